@@ -1,0 +1,5 @@
+import sys
+
+from mpe_psn.cli import main
+
+sys.exit(main())
