@@ -1,0 +1,155 @@
+"""The layer benchmark: every method on a grid of T x N, forward and forward+backward.
+
+For each grid point ``x`` is [T, N] float32 (Gaussian, mean 0.5); "fwd" runs the layer under
+``no_grad``; "fwdbwd" runs it on a fresh leaf, then ``loss = spikes.sum() (+ 0.01 L_mem)`` and
+``backward()``. Each result row records the median time of both, the CUDA peak memory of
+fwd+bwd (GPU only) and the bytes autograd keeps for backward per element.
+
+A method whose call at some size exceeded ``slow_ms`` is not run at larger N for that T (the
+step-by-step LIF on a CPU), and an out-of-memory error marks the point instead of ending the run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from mpe_psn.bench.rivals import LAYER_METHODS, fused_backend, make_layer, spikingjelly_available
+from mpe_psn.bench.timing import median_ms, peak_memory_bytes, saved_bytes
+
+FULL_T = (4, 16, 64, 256)
+FULL_N_EXP = (10, 12, 14, 16, 18, 20, 22, 24)
+QUICK_T = (4, 16)
+QUICK_N_EXP = (10, 12, 16)
+
+
+@dataclass
+class LayerGrid:
+    """What to run."""
+
+    Ts: tuple[int, ...] = FULL_T
+    n_exps: tuple[int, ...] = FULL_N_EXP
+    methods: tuple[str, ...] = LAYER_METHODS
+    device: str = "cpu"
+    repeats: int = 10
+    warmup: int = 2
+    max_elements: int = 2**28
+    slow_ms: float = 2000.0
+    seed: int = 0
+    skipped_methods: dict[str, str] = field(default_factory=dict)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def resolve_methods(grid: LayerGrid) -> list[str]:
+    """The requested methods that can run here; the others go to ``grid.skipped_methods``."""
+    methods = []
+    for method in grid.methods:
+        if method not in LAYER_METHODS:
+            raise ValueError(f"unknown method {method!r}; choose from {list(LAYER_METHODS)}")
+        if method.startswith("sj-") and not spikingjelly_available():
+            grid.skipped_methods[method] = "SpikingJelly is not installed (pip install 'mpe-psn[rivals]')"
+            continue
+        methods.append(method)
+    return methods
+
+
+def _measure(method: str, T: int, x: torch.Tensor, grid: LayerGrid, device: torch.device) -> dict:
+    layer = make_layer(method, T, device)
+
+    def forward():
+        with torch.no_grad():
+            return layer(x)
+
+    def forward_backward():
+        leaf = x.detach().requires_grad_(True)
+        spikes, extra = layer(leaf)
+        loss = spikes.float().sum()
+        if extra is not None:
+            loss = loss + 0.01 * extra
+        loss.backward()
+
+    fwd = median_ms(forward, device, grid.repeats, grid.warmup)
+    fwdbwd = median_ms(forward_backward, device, grid.repeats, grid.warmup)
+    saved = saved_bytes(lambda: layer(x.detach().requires_grad_(True)))
+    return {
+        "fwd_ms": fwd,
+        "fwdbwd_ms": fwdbwd,
+        "peak_bytes": peak_memory_bytes(forward_backward, device),
+        "saved_bytes_per_element": saved / x.numel(),
+    }
+
+
+def run_layer_grid(grid: LayerGrid, progress: bool = True) -> dict:
+    """Run the grid; returns a JSON-ready dict ``{"meta": ..., "rows": [...], "speedups": [...]}``."""
+    from tqdm.auto import tqdm
+
+    device = torch.device(grid.device)
+    methods = resolve_methods(grid)
+    points = [(T, e) for T in grid.Ts for e in grid.n_exps if T * 2**e <= grid.max_elements]
+    rows: list[dict] = []
+    too_slow: set[tuple[str, int]] = set()
+    gen = torch.Generator().manual_seed(grid.seed)
+    bar = tqdm(total=len(points) * len(methods), desc="layer bench", unit="run", disable=not progress)
+    for T, e in points:
+        N = 2**e
+        x = (torch.randn(T, N, generator=gen) + 0.5).to(device)
+        for method in methods:
+            row = {"T": T, "N": N, "method": method}
+            if method == "mpe-fused":
+                row["backend"] = fused_backend(device)
+            if (method, T) in too_slow:
+                row["status"] = f"skipped: slower than {grid.slow_ms:.0f} ms at a smaller N"
+            else:
+                try:
+                    row.update(_measure(method, T, x, grid, device))
+                    row["status"] = "ok"
+                    if row["fwdbwd_ms"] > grid.slow_ms:
+                        too_slow.add((method, T))
+                except torch.cuda.OutOfMemoryError:
+                    row["status"] = "out of memory"
+                    torch.cuda.empty_cache()
+            rows.append(row)
+            bar.update(1)
+        del x
+    bar.close()
+    return {
+        "meta": {
+            "kind": "layer",
+            "device": device_name(device),
+            "torch": torch.__version__,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "grid": {k: v for k, v in asdict(grid).items() if k != "skipped_methods"},
+            "skipped_methods": dict(grid.skipped_methods),
+        },
+        "rows": rows,
+        "speedups": speedups(rows),
+    }
+
+
+def speedups(rows: list[dict], base: str = "mpe-fused") -> list[dict]:
+    """``time(rival) / time(mpe-fused)`` per grid point, rival and mode (> 1: MPE-PSN is faster)."""
+    table: dict[tuple[int, int], dict[str, dict]] = {}
+    for row in rows:
+        if row.get("status") == "ok":
+            table.setdefault((row["T"], row["N"]), {})[row["method"]] = row
+    out = []
+    for (T, N), by_method in sorted(table.items()):
+        if base not in by_method:
+            continue
+        for method, row in by_method.items():
+            if method == base:
+                continue
+            out.append({
+                "T": T, "N": N, "rival": method,
+                "fwd": row["fwd_ms"] / by_method[base]["fwd_ms"],
+                "fwdbwd": row["fwdbwd_ms"] / by_method[base]["fwdbwd_ms"],
+            })
+    return out

@@ -1,0 +1,135 @@
+"""Write benchmark results: JSON (the data), a markdown table, a PNG heat map of speed-ups."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from mpe_psn.utils.atomic import atomic_write_json, atomic_write_text
+
+
+def _fmt_ms(value) -> str:
+    return "-" if value is None else (f"{value:.3g}" if value < 100 else f"{value:.0f}")
+
+
+def layer_markdown(result: dict) -> str:
+    """Tables of fwd and fwd+bwd milliseconds per method, with the speed-up of MPE-PSN fused."""
+    meta, rows = result["meta"], result["rows"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    rivals = [m for m in methods if m != "mpe-fused"]
+    points = sorted({(r["T"], r["N"]) for r in rows})
+    by = {(r["T"], r["N"], r["method"]): r for r in rows}
+    backend = next((r.get("backend") for r in rows if r["method"] == "mpe-fused"), None)
+    lines = [
+        f"Layer benchmark on {meta['device']}, torch {meta['torch']}, {meta['date']}.",
+        f"x [T, N] float32; median of {meta['grid']['repeats']} runs; milliseconds."
+        + (f" mpe-fused ran the '{backend}' path." if backend else ""),
+        "",
+    ]
+    for key, title in (("fwdbwd_ms", "forward + backward"), ("fwd_ms", "forward")):
+        lines += [f"### {title}", ""]
+        head = ["T", "N"] + methods + [f"{m} / mpe-fused" for m in rivals if "mpe-fused" in methods]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for T, N in points:
+            cells = [str(T), f"2^{int(math.log2(N))}"]
+            for m in methods:
+                r = by.get((T, N, m))
+                cells.append(_fmt_ms(r.get(key)) if r and r.get("status") == "ok" else "-")
+            base = by.get((T, N, "mpe-fused"))
+            for m in rivals if "mpe-fused" in methods else []:
+                r = by.get((T, N, m))
+                ok = r and base and r.get("status") == "ok" and base.get("status") == "ok"
+                cells.append(f"{r[key] / base[key]:.2f}x" if ok else "-")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    saved = [r for r in rows if r.get("status") == "ok" and r["T"] * r["N"] == max(p[0] * p[1] for p in points)]
+    if saved:
+        lines += ["Bytes kept for backward per element (largest point): "
+                  + ", ".join(f"{r['method']} {r['saved_bytes_per_element']:.2f}" for r in saved), ""]
+    peaks = [r for r in rows if r.get("peak_bytes") is not None]
+    if peaks:
+        lines += ["Peak CUDA memory of forward+backward (MiB) at the largest point: "
+                  + ", ".join(f"{r['method']} {r['peak_bytes'] / 2**20:.0f}" for r in saved if r.get("peak_bytes") is not None), ""]
+    if meta.get("skipped_methods"):
+        lines += ["Not run: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped_methods"].items()), ""]
+    return "\n".join(lines)
+
+
+def layer_heatmap(result: dict, path: "str | Path", mode: str = "fwdbwd") -> bool:
+    """PNG: one panel per rival, speed-up of MPE-PSN fused over it on the T x N grid.
+
+    Returns False (and writes nothing) when there is nothing to plot.
+    """
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    from mpe_psn.utils.plotting import new_figure, save_figure
+
+    ups = result["speedups"]
+    rivals = list(dict.fromkeys(s["rival"] for s in ups))
+    if not rivals:
+        return False
+    Ts = sorted({s["T"] for s in ups})
+    exps = sorted({int(math.log2(s["N"])) for s in ups})
+    fig, axes = new_figure(1, len(rivals), width=3.6, height=2.8, squeeze=False)
+    values = [s[mode] for s in ups]
+    lim = max(max(values), 1 / min(values), 1.01)
+    norm = LogNorm(vmin=1 / lim, vmax=lim)
+    for ax, rival in zip(axes[0], rivals):
+        grid = np.full((len(Ts), len(exps)), np.nan)
+        for s in ups:
+            if s["rival"] == rival:
+                grid[Ts.index(s["T"]), exps.index(int(math.log2(s["N"])))] = s[mode]
+        image = ax.imshow(grid, cmap="RdYlGn", norm=norm, aspect="auto", origin="lower")
+        for i in range(len(Ts)):
+            for j in range(len(exps)):
+                if not np.isnan(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(exps)), [f"2^{e}" for e in exps], fontsize=7)
+        ax.set_yticks(range(len(Ts)), [str(T) for T in Ts])
+        ax.set_xlabel("neurons N")
+        ax.set_ylabel("time steps T")
+        ax.set_title(f"{rival} / mpe-fused")
+        ax.grid(False)
+    fig.colorbar(image, ax=axes[0].tolist(), label=f"speed-up ({mode}), >1: MPE-PSN faster")
+    fig.suptitle(f"MPE-PSN fused vs rivals: {result['meta']['device']}")
+    save_figure(fig, path)
+    return True
+
+
+def net_markdown(result: dict) -> str:
+    """One row per (precision, neuron): ms per training step and peak memory."""
+    meta = result["meta"]
+    lines = [
+        f"Training-step benchmark on {meta['device']}, torch {meta['torch']}, {meta['date']}.",
+        f"Model {meta['model']}, T = {meta['T']}, input {meta['input']}; one SGD step "
+        f"(cross-entropy over all steps + 0.01 L_mem); median of {meta['repeats']} steps.",
+        "",
+        "| batch | precision | neuron | ms / step | peak memory (MiB) | vs mpe |",
+        "|---|---|---|---|---|---|",
+    ]
+    base = {(r["batch"], r["precision"]): r["ms"] for r in result["rows"] if r["neuron"] == "mpe" and r.get("status") == "ok"}
+    for r in result["rows"]:
+        if r.get("status") != "ok":
+            lines.append(f"| {r['batch']} | {r['precision']} | {r['neuron']} | {r.get('status')} | - | - |")
+            continue
+        peak = "-" if r.get("peak_bytes") is None else f"{r['peak_bytes'] / 2**20:.0f}"
+        b = base.get((r["batch"], r["precision"]))
+        ratio = f"{r['ms'] / b:.2f}x" if b else "-"
+        lines.append(f"| {r['batch']} | {r['precision']} | {r['neuron']} | {_fmt_ms(r['ms'])} | {peak} | {ratio} |")
+    if meta.get("skipped"):
+        lines += ["", "Not run: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(result: dict, out_dir: "str | Path", stem: str) -> list[Path]:
+    """``<stem>.json``, ``<stem>.md`` and, for layer results, ``<stem>_speedup.png``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / f"{stem}.json", out_dir / f"{stem}.md"]
+    atomic_write_json(written[0], result)
+    markdown = layer_markdown(result) if result["meta"]["kind"] == "layer" else net_markdown(result)
+    atomic_write_text(written[1], markdown)
+    if result["meta"]["kind"] == "layer" and layer_heatmap(result, out_dir / f"{stem}_speedup.png"):
+        written.append(out_dir / f"{stem}_speedup.png")
+    return written

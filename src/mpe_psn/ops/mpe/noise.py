@@ -1,0 +1,68 @@
+"""Counter-based uniform noise: ``u = hash(seed, i)`` for the flat element index ``i``.
+
+Every fused path (Triton, the numba CPU kernel) and this plain-torch version compute the
+same 32-bit integer hash, so a seed gives the same Bernoulli sample everywhere and the
+reference :func:`mpe_psn.functional.mpe_psn` given ``hash_uniform(seed, shape)`` as ``noise``
+reproduces a fused run bit for bit.
+
+The hash is Chris Wellons' "lowbias32" finaliser with two 31-bit keys mixed in::
+
+    h = i ^ k1
+    h ^= h >> 16;  h *= 0x7FEB352D
+    h ^= h >> 15;  h ^= k2;  h *= 0x846CA68B
+    h ^= h >> 16
+    u = (h >> 8) * 2**-24                 a float32 in [0, 1), exact on a 2**-24 grid
+
+all in uint32 arithmetic (multiplication wraps mod 2**32). ``(k1, k2)`` come from the seed by
+splitmix64 (:func:`seed_keys`). For a fixed key the map ``i -> h`` is a bijection of 32-bit
+integers, so no two elements of one tensor (fewer than 2**31 elements) share a hash input.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["M1", "M2", "MASK32", "seed_keys", "hash_uniform", "draw_seed"]
+
+M1 = 0x7FEB352D
+M2 = 0x846CA68B
+MASK32 = 0xFFFFFFFF
+_MASK64 = (1 << 64) - 1
+
+
+def seed_keys(seed: int) -> tuple[int, int]:
+    """Two 31-bit keys from an integer seed (splitmix64 of the seed, high and low halves)."""
+    z = (int(seed) + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    z ^= z >> 31
+    return (z >> 33) & 0x7FFFFFFF, z & 0x7FFFFFFF
+
+
+def draw_seed(generator: torch.Generator | None = None) -> torch.Tensor:
+    """A fresh seed (0-dim int64 CPU tensor) from ``generator`` or torch's global RNG.
+
+    Drawn on the host so that ``torch.manual_seed`` makes fused runs reproducible and the
+    kernels read it without a device synchronisation.
+    """
+    device = generator.device if generator is not None else torch.device("cpu")
+    seed = torch.randint(0, 2**62, (), generator=generator, device=device, dtype=torch.int64)
+    return seed.cpu()
+
+
+def hash_uniform(seed: int, shape: "tuple[int, ...] | torch.Size", device: "torch.device | str" = "cpu") -> torch.Tensor:
+    """The fused kernels' uniform noise for a contiguous tensor of ``shape``, as float32."""
+    k1, k2 = seed_keys(seed)
+    numel = 1
+    for size in shape:
+        numel *= int(size)
+    if numel >= 2**31:
+        raise ValueError(f"hash noise is defined for fewer than 2**31 elements, got {numel}")
+    h = torch.arange(numel, dtype=torch.int64, device=device) ^ k1
+    h = h ^ (h >> 16)
+    h = (h * M1) & MASK32
+    h = h ^ (h >> 15)
+    h = h ^ k2
+    h = (h * M2) & MASK32
+    h = h ^ (h >> 16)
+    return ((h >> 8).to(torch.float32) * (2.0**-24)).reshape(tuple(shape))
