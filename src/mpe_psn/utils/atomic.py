@@ -26,6 +26,7 @@ def atomic_open(path: "str | os.PathLike[str]", mode: str = "wb") -> Iterator[IO
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; results and caches are meant to be shared
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
             yield handle
             handle.flush()

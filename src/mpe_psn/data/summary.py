@@ -1,0 +1,104 @@
+"""Summaries and pictures of a prepared dataset split (used by ``mpe-psn data``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["summarize", "format_summary", "plot_samples"]
+
+
+def _events_per_sample(dataset) -> np.ndarray | None:
+    counts = getattr(dataset, "events_per_sample", None)
+    if counts is None:
+        return None
+    return np.asarray(counts() if callable(counts) else counts)
+
+
+def summarize(dataset, T: int, max_frames: int = 2000) -> dict[str, Any]:
+    """Samples, skipped, events per sample, and frame statistics over up to ``max_frames`` samples."""
+    n = len(dataset)
+    row: dict[str, Any] = {"split": getattr(dataset, "split", "?"), "samples": n, "skipped": getattr(dataset, "skipped", 0)}
+    counts = _events_per_sample(dataset)
+    if counts is not None and counts.size:
+        row.update(events_mean=float(counts.mean()), events_min=int(counts.min()), events_max=int(counts.max()),
+                   empty=int((counts == 0).sum()), fewer_than_T=int((counts < T).sum()))
+    step = max(1, n // max_frames)
+    total = nonzero = elements = 0.0
+    peak = 0.0
+    labels = []
+    for i in range(0, n, step):
+        frames, label = dataset[i]
+        frames = frames.float()
+        total += float(frames.sum())
+        nonzero += float((frames != 0).sum())
+        elements += frames.numel()
+        peak = max(peak, float(frames.abs().max()))
+        labels.append(label)
+    if elements:
+        row.update(frame_mean=total / elements, frame_nonzero=nonzero / elements, frame_max=peak,
+                   frame_shape=list(frames.shape), classes_seen=len(set(labels)))
+    return row
+
+
+def format_summary(name: str, rows: list[dict[str, Any]]) -> str:
+    cols = [("split", "split", "{}"), ("samples", "samples", "{}"), ("skipped", "skipped", "{}"),
+            ("events_mean", "events/sample", "{:.0f}"), ("events_min", "min", "{}"), ("events_max", "max", "{}"),
+            ("empty", "empty", "{}"), ("fewer_than_T", "<T events", "{}"),
+            ("frame_mean", "frame mean", "{:.4f}"), ("frame_nonzero", "nonzero", "{:.2%}"), ("frame_max", "frame max", "{:.1f}")]
+    cols = [c for c in cols if any(c[0] in r for r in rows)]
+    table = [[title for _, title, _ in cols]]
+    for r in rows:
+        table.append([fmt.format(r[key]) if key in r else "-" for key, _, fmt in cols])
+    widths = [max(len(line[i]) for line in table) for i in range(len(cols))]
+    lines = [f"dataset {name}: frames {rows[0].get('frame_shape', '?')} per sample"]
+    for j, line in enumerate(table):
+        lines.append("  ".join(cell.rjust(w) for cell, w in zip(line, widths)))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def plot_samples(dataset, path: "str | os.PathLike[str]", class_names, count: int = 6, max_T: int = 10) -> None:
+    """PNG: one row per sample (spread over the split), one column per time step; ON - OFF
+    counts in red/blue for event data, the image for static data."""
+    from mpe_psn.utils.plotting import new_figure, save_figure
+
+    n = len(dataset)
+    if n == 0:
+        raise ValueError("cannot plot an empty dataset")
+    count = min(count, n)
+    labels = getattr(dataset, "labels", None)
+    if labels is not None:  # one sample per class first, then more of the same
+        labels = np.asarray(labels)
+        firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
+        indices = np.array((firsts + [i for i in range(n) if i not in set(firsts)])[:count])
+    else:
+        indices = np.linspace(0, n - 1, count).round().astype(int)
+    first, _ = dataset[int(indices[0])]
+    T = min(first.shape[0], max_T)
+    fig, axes = new_figure(count, T, width=1.3, height=1.3, squeeze=False)
+    for row, index in enumerate(indices):
+        frames, label = dataset[int(index)]
+        for t in range(T):
+            ax = axes[row, t]
+            frame = frames[t]
+            if frame.shape[0] == 2:
+                image = (frame[1] - frame[0]).numpy()
+                scale = max(float(np.abs(image).max()), 1e-6)
+                ax.imshow(image, cmap="bwr", vmin=-scale, vmax=scale, interpolation="nearest")
+            else:
+                image = frame[:3].permute(1, 2, 0).numpy()
+                image = (image - image.min()) / max(float(image.max() - image.min()), 1e-6)
+                ax.imshow(image, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            if row == 0:
+                ax.set_title(f"t={t}", fontsize=8)
+            if t == 0:
+                ax.set_ylabel(str(class_names[label]) if label < len(class_names) else str(label), fontsize=7)
+    fig.suptitle(f"{getattr(dataset, 'name', '')} {getattr(dataset, 'split', '')}: ON (red) - OFF (blue) per frame", fontsize=9)
+    save_figure(fig, path)
