@@ -1,5 +1,10 @@
 import os
+import tempfile
 from pathlib import Path
+
+# A fresh TorchInductor cache for every test run: a cache left by an older build of the custom
+# ops can hand back a stale compiled graph (seen after a schema change).
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="mpe-psn-inductor-"))
 
 import pytest
 
