@@ -1,0 +1,107 @@
+"""Accuracy, per-class accuracy and confusion matrix of a network over a loader.
+
+Prediction = argmax over classes of the time-mean of the per-step logits (SPEC.md section 2).
+Under torch.distributed the confusion matrix is summed over processes, so with a loader that
+shards the test set without padding every sample counts exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from mpe_psn.losses import tet_loss
+from mpe_psn.training.distributed import all_reduce_sum
+
+__all__ = ["EvalResult", "evaluate", "predict", "set_eval_estimator"]
+
+
+@dataclass
+class EvalResult:
+    """Counts over a split; ``confusion[i, j]`` = samples of class i predicted as class j."""
+
+    confusion: torch.Tensor  # [C, C] int64
+    loss_sum: float  # TET loss summed over samples
+
+    @property
+    def total(self) -> int:
+        return int(self.confusion.sum())
+
+    @property
+    def correct(self) -> int:
+        return int(self.confusion.diagonal().sum())
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else float("nan")
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.total if self.total else float("nan")
+
+    def per_class_accuracy(self) -> list[float | None]:
+        """Recall of each class (``None`` for a class with no samples)."""
+        support = self.confusion.sum(dim=1)
+        return [
+            (int(self.confusion[c, c]) / int(support[c])) if int(support[c]) else None
+            for c in range(self.confusion.shape[0])
+        ]
+
+
+def predict(outputs: torch.Tensor) -> torch.Tensor:
+    """Class index per sample from per-step logits [T, B, C]."""
+    return outputs.float().mean(0).argmax(-1)
+
+
+def set_eval_estimator(model: nn.Module, estimator: str) -> int:
+    """Set the eval-mode estimator of every MPE-PSN layer; returns how many layers changed."""
+    count = 0
+    for module in model.modules():
+        if hasattr(module, "eval_estimator") and hasattr(module, "estimator"):
+            module.eval_estimator = estimator
+            count += 1
+    return count
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    num_classes: int,
+    device: "torch.device | str" = "cpu",
+    amp_dtype: torch.dtype | None = None,
+    progress=None,
+) -> EvalResult:
+    """Run ``model`` in eval mode over batches (x [B, T, ...], y [B]) and count.
+
+    ``progress``: optional callable ``(batch_size) -> None`` called after each batch.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
+    try:
+        for x, y in batches:
+            x = x.to(device, non_blocking=True).transpose(0, 1)  # [T, B, ...]
+            y = y.to(device, non_blocking=True)
+            with autocast:
+                outputs = model(x)
+            if outputs.shape[-1] != num_classes:
+                raise ValueError(f"the network outputs {outputs.shape[-1]} classes but the dataset has {num_classes}")
+            if int(y.min()) < 0 or int(y.max()) >= num_classes:
+                raise ValueError(f"labels must lie in [0, {num_classes}), got range [{int(y.min())}, {int(y.max())}]")
+            loss_sum += tet_loss(outputs.float(), y).double() * y.shape[0]
+            confusion += torch.bincount(y * num_classes + predict(outputs), minlength=num_classes * num_classes)
+            if progress is not None:
+                progress(y.shape[0])
+    finally:
+        model.train(was_training)
+    all_reduce_sum(confusion)
+    all_reduce_sum(loss_sum)
+    return EvalResult(confusion.reshape(num_classes, num_classes).cpu(), float(loss_sum))

@@ -1,0 +1,76 @@
+"""Presets: the paper's settings per dataset as JSON files a user can read, copy and edit.
+
+``--preset NAME`` reads ``mpe_psn/presets/NAME.json``; ``--preset PATH`` reads any file of the
+same form (a run folder's ``config.json`` is one too). A preset is a JSON object of config
+keys, plus an optional ``"description"``. Explicit flags override it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mpe_psn.training.config import ConfigError, TrainConfig
+
+__all__ = ["PRESET_DIR", "list_presets", "load_preset", "resolve_config"]
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
+_MAX_PRESET_BYTES = 1 << 20
+
+
+def list_presets() -> dict[str, str]:
+    """Built-in preset names and their descriptions."""
+    out = {}
+    for path in sorted(PRESET_DIR.glob("*.json")):
+        try:
+            out[path.stem] = str(json.loads(path.read_text(encoding="utf-8")).get("description", ""))
+        except (OSError, ValueError):
+            out[path.stem] = "(unreadable)"
+    return out
+
+
+def _preset_file(name_or_path: "str | os.PathLike[str]") -> Path:
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix == ".json" or os.sep in text or "/" in text or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"preset file {path} does not exist")
+        return path
+    builtin = PRESET_DIR / f"{text}.json"
+    if not builtin.is_file():
+        raise ConfigError(f"unknown preset {text!r}; built-in presets: {', '.join(list_presets())} (or give a path to a JSON file)")
+    return builtin
+
+
+def load_preset(name_or_path: "str | os.PathLike[str]") -> dict[str, Any]:
+    """The config keys of a preset (name or file), checked; ``description`` dropped."""
+    path = _preset_file(name_or_path)
+    if path.stat().st_size > _MAX_PRESET_BYTES:
+        raise ConfigError(f"preset file {path} is larger than 1 MiB; a preset is a small JSON object")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"preset file {path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read preset file {path}: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"preset file {path} must hold a JSON object of config keys, got {type(data).__name__}")
+    data = {k: v for k, v in data.items() if k != "description"}
+    TrainConfig.from_dict(data, source=str(path))  # unknown keys / bad values name the file
+    return data
+
+
+def resolve_config(preset: "str | os.PathLike[str] | None" = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults < preset < overrides. Without a preset, the dataset's built-in preset applies if any."""
+    overrides = dict(overrides or {})
+    unknown = [key for key in overrides if key not in TrainConfig.keys()]
+    if unknown:
+        TrainConfig.from_dict({unknown[0]: overrides[unknown[0]]}, source="command line")  # raises, naming the key
+    if preset is None:
+        dataset = overrides.get("dataset", TrainConfig.dataset)
+        preset = dataset if isinstance(dataset, str) and (PRESET_DIR / f"{dataset}.json").is_file() else None
+    values = load_preset(preset) if preset is not None else {}
+    values.update(overrides)
+    return TrainConfig.from_dict(values, source=f"preset {preset} + command line" if preset is not None else "command line")

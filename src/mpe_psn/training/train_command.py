@@ -1,0 +1,155 @@
+"""``mpe-psn train``: train a network; with no arguments, the small net on the built-in dataset.
+
+Settings come from (lowest to highest): the config defaults, a preset (``--preset NAME|FILE``;
+without one, the preset named like the dataset), then the flags given explicitly.
+Under ``torchrun --nproc-per-node N mpe-psn train ...`` it trains with DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+#: flag destination -> config key (flags whose value is copied as is)
+_FLAG_KEYS = {
+    "dataset": "dataset", "data_dir": "data_dir", "cache_dir": "cache_dir", "model": "model", "neuron": "neuron",
+    "T": "T", "input_size": "input_size", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+    "optimizer": "optimizer", "weight_decay": "weight_decay", "mixup": "mixup", "out": "out", "name": "name",
+    "device": "device", "amp": "amp", "seed": "seed", "estimator": "estimator", "eval_estimator": "eval_estimator",
+    "refine_steps": "refine_steps", "lambda_mem": "lambda_mem", "mem_loss_off_epoch": "mem_loss_off_epoch",
+    "num_workers": "num_workers", "augment": "augment", "compile": "compile", "backend": "backend", "kappa": "kappa",
+}
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE parsed as JSON when it is JSON (``3``, ``true``, ``"a"``), else a string."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _optional_int(text: str) -> int | None:
+    return None if text.lower() in ("none", "null", "never") else int(text)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    S = argparse.SUPPRESS  # flags not given stay out of the namespace: the preset decides
+    g = parser.add_argument_group("what to train")
+    g.add_argument("--preset", default=None, help="preset name (see --list-presets) or path to a JSON config; "
+                   "default: the preset named like --dataset")
+    g.add_argument("--dataset", default=S, help="synthetic (built in), dvs-gesture, cifar10-dvs, n-caltech101, cifar10, cifar100")
+    g.add_argument("--data-dir", dest="data_dir", default=S, help="folder with your copy of the dataset")
+    g.add_argument("--data-option", dest="data_options", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+                   help="dataset option, e.g. num_train=500 for the built-in dataset (repeatable)")
+    g.add_argument("--cache-dir", dest="cache_dir", default=S, help="frame cache folder ($MPE_PSN_CACHE or ~/.cache/mpe-psn)")
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=S, help="training augmentation")
+    g.add_argument("--model", default=S, help="dvsgesture-net, vggsnn, resnet19, small (default: the dataset's)")
+    g.add_argument("--neuron", default=S, help="mpe (MPE-PSN), lif (exact sequential), psn, sj-lif (SpikingJelly)")
+    g.add_argument("-T", dest="T", type=int, default=S, help="time steps (default: the dataset's)")
+    g.add_argument("--input-size", dest="input_size", type=int, default=S, help="frame side in pixels")
+    o = parser.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int, default=S)
+    o.add_argument("--batch-size", dest="batch_size", type=int, default=S, help="global batch (split over processes)")
+    o.add_argument("--lr", type=float, default=S)
+    o.add_argument("--optimizer", default=S, help="sgd, adam or adamw")
+    o.add_argument("--weight-decay", dest="weight_decay", type=float, default=S)
+    o.add_argument("--mixup", type=float, default=S, help="mixup Beta(alpha, alpha); 0 = off")
+    o.add_argument("--seed", type=int, default=S)
+    m = parser.add_argument_group("MPE-PSN")
+    m.add_argument("--estimator", default=S, help="training estimator: bernoulli (paper) or expected")
+    m.add_argument("--eval-estimator", dest="eval_estimator", default=S, help="estimator at test time: expected or bernoulli")
+    m.add_argument("--refine-steps", dest="refine_steps", type=int, default=S, help="extra correction passes (T-1 = exact LIF)")
+    m.add_argument("--lambda-mem", dest="lambda_mem", type=float, default=S, help="weight of the membrane loss L_mem (0 = off)")
+    m.add_argument("--mem-loss-off-epoch", dest="mem_loss_off_epoch", type=_optional_int, default=S,
+                   help="L_mem is used for epochs before this one (none = always)")
+    m.add_argument("--kappa", default=S, help="L_mem step weights: learned or uniform")
+    m.add_argument("--backend", default=S, help="MPE-PSN kernel: auto, reference, triton, cpu")
+    r = parser.add_argument_group("machinery")
+    r.add_argument("--device", default=S, help="auto, cpu, cuda, cuda:N")
+    r.add_argument("--amp", nargs="?", const="auto", default=S, help="mixed precision: auto (bf16 on CPU; bf16 or fp16 on CUDA), bf16, fp16, off")
+    r.add_argument("--compile", action=argparse.BooleanOptionalAction, default=S, help="torch.compile the network")
+    r.add_argument("--num-workers", dest="num_workers", type=int, default=S, help="data loader worker processes")
+    r.add_argument("--out", default=S, help="parent folder of run folders")
+    r.add_argument("--name", default=S, help="run folder name (default: dataset-model-neuron-time)")
+    r.add_argument("--set", dest="settings", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+                   help="any config key (see docs/training.md), e.g. --set momentum=0.8 (repeatable)")
+    r.add_argument("--resume", default=None, metavar="RUN_OR_CHECKPOINT",
+                   help="continue a run (its folder or last.pt) with its saved settings")
+    r.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch instead)")
+    r.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
+    r.add_argument("--list-presets", action="store_true", help="list the built-in presets and exit")
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The config keys the user set explicitly on the command line."""
+    values: dict[str, Any] = {}
+    for dest, key in _FLAG_KEYS.items():
+        if hasattr(args, dest):
+            values[key] = getattr(args, dest)
+    for key, value in getattr(args, "settings", []):
+        values[key] = value
+    if getattr(args, "data_options", None):
+        values["dataset_options"] = {**values.get("dataset_options", {}), **dict(args.data_options)}
+    return values
+
+
+def config_from_args(args: argparse.Namespace):
+    """Resolve the TrainConfig (and checkpoint to resume, if any) from parsed arguments."""
+    from mpe_psn.training.checkpoint import checkpoint_path, load_checkpoint
+    from mpe_psn.training.config import TrainConfig
+    from mpe_psn.training.presets import resolve_config
+
+    overrides = overrides_from_args(args)
+    if args.resume is None:
+        return resolve_config(args.preset, overrides)
+    saved = load_checkpoint(checkpoint_path(args.resume, prefer="last.pt"))["config"]
+    if args.preset is not None:
+        raise ValueError("--resume continues a run with its saved settings; drop --preset (flags such as --epochs still apply)")
+    return TrainConfig.from_dict({**saved, **overrides}, source=f"resumed config of {args.resume}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mpe_psn.training.checkpoint import CheckpointError
+    from mpe_psn.training.config import ConfigError
+    from mpe_psn.training.distributed import teardown_distributed
+    from mpe_psn.training.loop import TrainingError, train
+    from mpe_psn.training.presets import list_presets
+
+    if args.list_presets:
+        for name, description in list_presets().items():
+            print(f"{name:<14} {description}")
+        return 0
+    try:
+        config = config_from_args(args)
+        if args.print_config:
+            print(json.dumps(config.to_dict(), indent=2))
+            return 0
+        result = train(config, resume=args.resume, progress=not args.quiet)
+    except (ConfigError, CheckpointError, TrainingError, FileExistsError, FileNotFoundError, ImportError) as error:
+        print(f"mpe-psn train: error: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # dataset and model errors carry their own explanation
+        print(f"mpe-psn train: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        teardown_distributed()
+    if result.run_dir is not None and _is_main():
+        print(
+            f"test accuracy {100 * result.final_acc:.2f}% after {result.epochs_done} epochs "
+            f"(best {100 * result.best_acc:.2f}% at epoch {result.best_epoch + 1}); run saved in {result.run_dir}"
+        )
+    return 0
+
+
+def _is_main() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"

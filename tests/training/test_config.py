@@ -1,0 +1,131 @@
+"""Config validation, presets, flag override."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from mpe_psn.training import train_command
+from mpe_psn.training.config import ConfigError, TrainConfig
+from mpe_psn.training.presets import list_presets, load_preset, resolve_config
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    train_command.configure(parser)
+    return parser.parse_args(argv)
+
+
+def test_round_trip_through_json():
+    config = TrainConfig(neuron="lif", T=6, dataset_options={"num_train": 10}, mem_loss_off_epoch=3)
+    again = TrainConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+
+
+def test_unknown_key_is_named_with_a_suggestion():
+    with pytest.raises(ConfigError, match=r"unknown config key 'lrr' \(did you mean 'lr'\?\)"):
+        TrainConfig.from_dict({"lrr": 0.1})
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("lr", -1.0, "'lr' must be a positive number, got -1.0"),
+        ("epochs", 0, "'epochs' must be a positive int, got 0"),
+        ("epochs", 2.5, "'epochs' must be a positive int"),
+        ("batch_size", True, "'batch_size' must be a positive int"),
+        ("optimizer", "rmsprop", "'optimizer' must be one of"),
+        ("T", 0, "'T' must be a positive int or null"),
+        ("lambda_mem", 2.0, r"'lambda_mem' must be a number in \[0, 1\]"),
+        ("neuron", "izhikevich", "'neuron' must be one of"),
+        ("model", "alexnet", "'model' must be one of"),
+        ("momentum", 1.0, "'momentum'"),
+        ("amp", "fp8", "'amp'"),
+        ("device", "tpu", "'device'"),
+        ("name", "../x", "'name' must be a folder name without slashes"),
+        ("lr", float("nan"), "'lr' must be a positive number"),
+    ],
+)
+def test_impossible_values_are_named(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict({key: value})
+
+
+def test_every_builtin_preset_is_valid():
+    names = list_presets()
+    assert {"synthetic", "dvs-gesture", "cifar10-dvs", "n-caltech101", "cifar10", "cifar100"} <= set(names)
+    for name in names:
+        TrainConfig.from_dict(load_preset(name))
+
+
+def test_presets_carry_the_paper_settings():
+    gesture = load_preset("dvs-gesture")
+    assert (gesture["T"], gesture["optimizer"], gesture["lr"], gesture["batch_size"], gesture["epochs"]) == (16, "sgd", 0.05, 8, 230)
+    assert (gesture["momentum"], gesture["weight_decay"], gesture["mem_loss_off_epoch"]) == (0.9, 5e-4, 150)
+    cifar_dvs = load_preset("cifar10-dvs")
+    assert (cifar_dvs["model"], cifar_dvs["T"], cifar_dvs["lr"], cifar_dvs["batch_size"]) == ("vggsnn", 10, 0.05, 32)
+    assert load_preset("n-caltech101")["lr"] == 0.01
+    assert (load_preset("cifar10")["model"], load_preset("cifar10")["optimizer"], load_preset("cifar10")["T"]) == ("resnet19", "adam", 4)
+    assert load_preset("cifar100")["nesterov"] is True
+
+
+def test_flags_override_the_preset():
+    config = train_command.config_from_args(parse(["--preset", "dvs-gesture", "--lr", "0.1", "-T", "8", "--set", "momentum=0.5"]))
+    assert (config.lr, config.T, config.momentum) == (0.1, 8, 0.5)
+    assert (config.batch_size, config.epochs, config.model) == (8, 230, "dvsgesture-net")  # from the preset
+
+
+def test_dataset_picks_its_preset_and_no_arguments_picks_synthetic():
+    assert train_command.config_from_args(parse([])) == resolve_config("synthetic")
+    config = train_command.config_from_args(parse(["--dataset", "cifar10"]))
+    assert (config.model, config.optimizer) == ("resnet19", "adam")
+
+
+def test_preset_from_a_file_and_its_errors(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"description": "mine", "epochs": 3, "neuron": "lif"}))
+    config = train_command.config_from_args(parse(["--preset", str(path), "--epochs", "4"]))
+    assert (config.epochs, config.neuron) == (4, "lif")
+    path.write_text('{"epochs": 3,\n "lr": }')
+    with pytest.raises(ConfigError, match="not valid JSON.*line 2"):
+        load_preset(path)
+    path.write_text(json.dumps({"epoch": 3}))
+    with pytest.raises(ConfigError, match=r"mine.json: unknown config key 'epoch' \(did you mean 'epochs'\?\)"):
+        load_preset(path)
+    with pytest.raises(ConfigError, match="unknown preset 'dvs'"):
+        load_preset("dvs")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_preset(tmp_path / "missing.json")
+
+
+def test_data_options_and_set_flags():
+    args = parse(["--data-option", "num_train=100", "--data-option", "noise=0.5", "--mem-loss-off-epoch", "none",
+                  "--amp", "--no-augment"])
+    config = train_command.config_from_args(args)
+    assert config.dataset_options == {"num_train": 100, "noise": 0.5}
+    assert (config.mem_loss_off_epoch, config.amp, config.augment) == (None, "auto", False)
+    with pytest.raises(ConfigError, match="unknown config key 'moment'"):
+        train_command.config_from_args(parse(["--set", "moment=0.1"]))
+
+
+def test_neuron_options_only_carry_what_the_neuron_takes():
+    from mpe_psn.models import neuron_option_names
+
+    for neuron in ("mpe", "lif", "psn"):
+        options = TrainConfig(neuron=neuron).neuron_options()
+        assert set(options) <= set(neuron_option_names(neuron))
+
+
+def test_train_command_reports_bad_settings_in_one_line(capsys, tmp_path):
+    from mpe_psn import cli
+
+    assert cli.main(["train", "--set", "lrr=3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mpe-psn train: error: command line: unknown config key 'lrr' (did you mean 'lr'?)")
+    assert cli.main(["train", "--lr", "-1"]) == 2
+    assert "config key 'lr' must be a positive number, got -1.0" in capsys.readouterr().err
+    assert cli.main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
