@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 
-@pytest.mark.parametrize("page", ["docs/neuron.md"])
+@pytest.mark.parametrize("page", ["docs/neuron.md", "README.md"])
 def test_python_examples_run(page, capsys):
     text = (REPO_ROOT / page).read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)

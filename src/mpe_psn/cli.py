@@ -23,7 +23,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("eval", "mpe_psn.training.eval_command", "evaluate a checkpoint on a dataset split"),
     ("data", "mpe_psn.data.data_command", "prepare a dataset's frame cache and summarise it"),
     ("bench", "mpe_psn.bench.bench_command", "time spiking layers and networks"),
-    ("analyze", "mpe_psn.analysis.analyze_command", "fidelity, spike rates, energy, landscape"),
+    ("analyze", "mpe_psn.analysis.analyze_command", "fidelity, spike rates, energy, landscape, refinement dial"),
     ("demo", "mpe_psn.demo_command", "run one MPE-PSN layer and print what it did"),
 )
 

@@ -161,3 +161,28 @@ def test_comparison_plot_is_a_png(trained_run, tmp_path):
     rows = trained_run.metrics
     plot_run_comparison({"MPE-PSN": rows, "MPE-PSN, no L_mem": rows}, tmp_path / "cmp.png")
     assert (tmp_path / "cmp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fidelity_is_logged_every_epoch_when_asked(tiny):
+    import json
+
+    from mpe_psn.analysis.runner import fidelity_curves
+
+    result = train(tiny(epochs=2, log_fidelity=True, name="fid"), progress=False, log=lambda m: None)
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [0, 1]
+    for row in rows:
+        fid = row["fidelity"]
+        assert 0 <= fid["spike_mismatch"] <= 1 and fid["v_mse"] >= 0 and fid["v_hat_mse"] > 0
+        assert set(fid["layers"]) and all("v_hat_mse" in layer for layer in fid["layers"].values())
+    curves = fidelity_curves(result.run_dir)
+    assert curves["epoch"] == [0, 1]
+    assert curves["v_hat_mse"] == [row["fidelity"]["v_hat_mse"] for row in rows]
+
+
+def test_fidelity_is_not_logged_by_default(trained_run):
+    import json
+
+    assert trained_run.run_dir is not None
+    rows = [json.loads(line) for line in (trained_run.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all("fidelity" not in row for row in rows)

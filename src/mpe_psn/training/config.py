@@ -67,6 +67,7 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "off"  # off | auto | bf16 | fp16
     compile: bool = False
+    log_fidelity: bool = False  # log MPE-PSN's estimate fidelity on one test batch every epoch (Fig. 3a)
     seed: int = 0
     out: str = "runs"
     name: str | None = None  # run folder name; None: dataset-model-neuron-time
@@ -161,6 +162,7 @@ class TrainConfig:
               "'auto', 'cpu', 'cuda' or 'cuda:N'")
         check("amp", one_of("off", "auto", "bf16", "fp16"), "one of ['off', 'auto', 'bf16', 'fp16']")
         check("compile", lambda v: isinstance(v, bool), "true or false")
+        check("log_fidelity", lambda v: isinstance(v, bool), "true or false")
         check("seed", lambda v: is_int(v) and v >= 0, "an int >= 0")
         check("out", is_str, "a folder path")
         check("name", lambda v: v is None or (is_str(v) and "/" not in v and "\\" not in v and v not in (".", "..")),

@@ -165,6 +165,21 @@ class _Progress:
         return tqdm(dynamic_ncols=True, **kwargs)
 
 
+FIDELITY_SAMPLES = 64
+
+
+def _epoch_fidelity(net, x: torch.Tensor, log: Callable[[str], None]) -> dict | None:
+    """``mpe_psn.analysis.fidelity.fidelity_summary`` of ``net`` on ``x`` (None for a net without
+    MPE-PSN or LIF layers, which has no membrane potential to compare)."""
+    from mpe_psn.analysis.fidelity import fidelity_summary  # analysis is optional here: import on use
+
+    try:
+        return fidelity_summary(net, x)
+    except ValueError as error:
+        log(f"fidelity not logged: {error}")
+        return None
+
+
 def train(
     config: TrainConfig,
     *,
@@ -260,6 +275,7 @@ def train(
     epoch_bar = bars.bar(total=config.epochs, initial=start_epoch, desc="epochs", unit="ep")
     final_acc = float(history[-1]["test_acc"]) if history else float("nan")
     last_plot = time.monotonic()
+    fidelity_batch: torch.Tensor | None = None
     try:
         for epoch in range(start_epoch, config.epochs):
             train_stats = _train_epoch(model, config, ctx, train_set, build_loader, local_batch, epoch, dtype, optimizer,
@@ -281,6 +297,10 @@ def train(
                 "test_loss": test.loss, "test_acc": test.accuracy, "test_samples": test.total,
                 "best_acc": best_acc, "lr": optimizer.param_groups[0]["lr"], "eval_seconds": eval_seconds,
             }
+            if config.log_fidelity and ctx.is_main:
+                if fidelity_batch is None:  # the first test batch, fixed for the whole run (and on resume)
+                    fidelity_batch = next(iter(test_loader))[0][:FIDELITY_SAMPLES].to(ctx.device).transpose(0, 1)
+                row["fidelity"] = _epoch_fidelity(net, fidelity_batch, log)
             history.append(row)
             rng = _gather_rng(ctx)
             if folder is not None:

@@ -20,6 +20,7 @@ _FLAG_KEYS = {
     "device": "device", "amp": "amp", "seed": "seed", "estimator": "estimator", "eval_estimator": "eval_estimator",
     "refine_steps": "refine_steps", "lambda_mem": "lambda_mem", "mem_loss_off_epoch": "mem_loss_off_epoch",
     "num_workers": "num_workers", "augment": "augment", "compile": "compile", "backend": "backend", "kappa": "kappa",
+    "log_fidelity": "log_fidelity",
 }
 
 
@@ -72,6 +73,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="L_mem is used for epochs before this one (none = always)")
     m.add_argument("--kappa", default=S, help="L_mem step weights: learned or uniform")
     m.add_argument("--backend", default=S, help="MPE-PSN kernel: auto, reference, triton, cpu")
+    m.add_argument("--log-fidelity", dest="log_fidelity", action=argparse.BooleanOptionalAction, default=S,
+                   help="log the estimate's distance to the exact LIF on one test batch each epoch "
+                        "(plot it with `mpe-psn analyze fidelity --train RUN`)")
     r = parser.add_argument_group("machinery")
     r.add_argument("--device", default=S, help="auto, cpu, cuda, cuda:N")
     r.add_argument("--amp", nargs="?", const="auto", default=S, help="mixed precision: auto (bf16 on CPU; bf16 or fp16 on CUDA), bf16, fp16, off")
