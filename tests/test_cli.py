@@ -38,3 +38,16 @@ def test_broken_command_module_is_not_hidden(monkeypatch):
     monkeypatch.setattr(cli.importlib, "import_module", boom)
     with pytest.raises(ModuleNotFoundError):
         cli._load("mpe_psn.demo_command")
+
+
+def test_key_value_argument_type():
+    import argparse
+
+    from mpe_psn.utils.cli_args import key_value
+
+    assert key_value("num-train=500") == ("num_train", 500)
+    assert key_value("split_by=time") == ("split_by", "time")
+    assert key_value("flip=true") == ("flip", True)
+    assert key_value("a=b=c") == ("a", "b=c")
+    with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
+        key_value("novalue")

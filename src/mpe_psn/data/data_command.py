@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _option(text: str) -> tuple[str, object]:
-    import json
-
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"options are KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = value
-    return key.strip().replace("-", "_"), parsed
+from mpe_psn.utils.cli_args import key_value
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=None, help="frame side in pixels (default: the dataset's)")
     parser.add_argument("--cache-dir", default=None, help="cache folder (default $MPE_PSN_CACHE or ~/.cache/mpe-psn)")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable recordings (counted) instead of failing")
-    parser.add_argument("--option", "-o", action="append", type=_option, default=[], metavar="KEY=VALUE",
+    parser.add_argument("--option", "-o", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                         help="dataset option, e.g. -o num_train=500 -o noise=0.05 (synthetic) or -o split_by=time")
     parser.add_argument("--png", default=None, help="write a PNG of a few samples' frames here")
     parser.add_argument("--samples", type=int, default=6, help="samples in the PNG (default 6)")

@@ -12,6 +12,8 @@ import json
 import sys
 from typing import Any
 
+from mpe_psn.utils.cli_args import key_value
+
 #: flag destination -> config key (flags whose value is copied as is)
 _FLAG_KEYS = {
     "dataset": "dataset", "data_dir": "data_dir", "cache_dir": "cache_dir", "model": "model", "neuron": "neuron",
@@ -22,18 +24,6 @@ _FLAG_KEYS = {
     "num_workers": "num_workers", "augment": "augment", "compile": "compile", "backend": "backend", "kappa": "kappa",
     "log_fidelity": "log_fidelity",
 }
-
-
-def _key_value(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` with VALUE parsed as JSON when it is JSON (``3``, ``true``, ``"a"``), else a string."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    key, raw = text.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip(), value
 
 
 def _optional_int(text: str) -> int | None:
@@ -48,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    "default: the preset named like --dataset")
     g.add_argument("--dataset", default=S, help="synthetic (built in), dvs-gesture, cifar10-dvs, n-caltech101, cifar10, cifar100")
     g.add_argument("--data-dir", dest="data_dir", default=S, help="folder with your copy of the dataset")
-    g.add_argument("--data-option", dest="data_options", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+    g.add_argument("--data-option", dest="data_options", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="dataset option, e.g. num_train=500 for the built-in dataset (repeatable)")
     g.add_argument("--cache-dir", dest="cache_dir", default=S, help="frame cache folder ($MPE_PSN_CACHE or ~/.cache/mpe-psn)")
     g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=S, help="training augmentation")
@@ -83,7 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--num-workers", dest="num_workers", type=int, default=S, help="data loader worker processes")
     r.add_argument("--out", default=S, help="parent folder of run folders")
     r.add_argument("--name", default=S, help="run folder name (default: dataset-model-neuron-time)")
-    r.add_argument("--set", dest="settings", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+    r.add_argument("--set", dest="settings", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="any config key (see docs/training.md), e.g. --set momentum=0.8 (repeatable)")
     r.add_argument("--resume", default=None, metavar="RUN_OR_CHECKPOINT",
                    help="continue a run (its folder or last.pt) with its saved settings")
