@@ -12,7 +12,7 @@ import sys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from mpe_psn.training.train_command import _key_value
+    from mpe_psn.utils.cli_args import key_value
 
     parser.add_argument("checkpoint", help="a checkpoint file or a run folder (uses its best.pt)")
     parser.add_argument("--split", default="test", choices=("test", "train"), help="dataset split (default test)")
@@ -22,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-T", dest="T", type=int, default=None, help="check that the checkpoint uses this T")
     parser.add_argument("--data-dir", dest="data_dir", default=None, help="dataset folder (default: the one used in training)")
     parser.add_argument("--cache-dir", dest="cache_dir", default=None)
-    parser.add_argument("--data-option", dest="data_options", action="append", type=_key_value, default=[], metavar="KEY=VALUE")
+    parser.add_argument("--data-option", dest="data_options", action="append", type=key_value, default=[], metavar="KEY=VALUE")
     parser.add_argument("--batch-size", dest="batch_size", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", nargs="?", const="auto", default="off", choices=("off", "auto", "bf16", "fp16"))
