@@ -180,6 +180,20 @@ def _epoch_fidelity(net, x: torch.Tensor, log: Callable[[str], None]) -> dict | 
         return None
 
 
+def _start_line(config: TrainConfig, ctx: DistContext, n_train: int, n_test: int, run_path, start_epoch: int) -> str:
+    """One line saying what is about to be trained, where, and with which MPE-PSN kernel."""
+    neuron = config.neuron
+    if neuron == "mpe":
+        from mpe_psn.ops import resolve_backend
+
+        neuron = f"mpe (MPE-PSN, {resolve_backend(config.backend, ctx.device)} kernel)"
+    where = f"{ctx.device}" + (f" x {ctx.world_size} processes" if ctx.distributed else "")
+    what = "resuming" if start_epoch else "training"
+    return (f"{what} {config.model} with neuron {neuron} on {config.dataset} (T = {config.T}, "
+            f"{n_train} train / {n_test} test samples), epochs {start_epoch + 1}-{config.epochs}, "
+            f"batch {config.batch_size}, on {where}; run folder {run_path}")
+
+
 def train(
     config: TrainConfig,
     *,
@@ -271,6 +285,7 @@ def train(
         folder = RunFolder(run_path, resume=content is not None)
         folder.metrics = history
         folder.write_config(config.to_dict())
+    log(_start_line(config, ctx, len(train_set), len(test_set), run_path, start_epoch))
     bars = _Progress(progress and ctx.is_main)
     epoch_bar = bars.bar(total=config.epochs, initial=start_epoch, desc="epochs", unit="ep")
     final_acc = float(history[-1]["test_acc"]) if history else float("nan")
