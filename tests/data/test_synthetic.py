@@ -112,3 +112,48 @@ def test_order_only_pairs_need_the_order():
     # 40 test samples per pair: chance is 0.5 +- 0.08 (1 sd)
     assert max(summed) < 0.7, summed
     assert sum(a > 0.9 for a in ordered) >= 4 and np.mean(ordered) > 0.85, ordered
+
+
+def test_small_frames_down_to_the_minimum(tmp_path):
+    # size 16 used to fail on the hop classes (numpy: "high - low < 0"): 4 hops did not fit
+    ds = build_dataset("synthetic", "train", size=16, num_train=8, num_test=8, cache_dir=tmp_path, progress=False)
+    assert ds.frames.shape == (8, SyntheticConfig().T, 2, 16, 16) and ds.frames.sum() > 0
+    for size in (16, 19, 21):
+        config = SyntheticConfig(size=size, T=2)
+        for index in range(8, 200, 10):  # hop-right and hop-left, 40 samples
+            for i in (index, index + 1):
+                events, _ = synthetic_events(config, "train", i)
+                assert events["x"].max() < size and events["y"].max() < size
+    with pytest.raises(ValueError, match="size must be an int >= 16, got 15"):
+        build_dataset("synthetic", "train", size=15, cache_dir=tmp_path)
+
+
+class _TopOfRange:
+    """A stand-in RNG whose every draw is the top of its range: the largest blob, the longest hops."""
+
+    def __init__(self, kind_draw: float) -> None:
+        self.kind_draw = kind_draw
+
+    def uniform(self, low, high, size=None):
+        return high if size is None else np.full(size, float(high))
+
+    def random(self) -> float:
+        return self.kind_draw
+
+
+@pytest.mark.parametrize("size", [16, 17, 21])
+@pytest.mark.parametrize("kind_draw", [0.0, 0.9])  # square, disk
+def test_hops_stay_in_the_frame_at_the_worst_case(size, kind_draw):
+    from mpe_psn.data.synthetic import _Canvas, _scene
+
+    canvas = _Canvas(size)
+    big = _Canvas(size + 40)  # the same blob drawn with room to spare, shifted by 20 pixels
+    for label in (8, 9):
+        mask_at = _scene(label, _TopOfRange(kind_draw), canvas, size)
+        half = 4.0 * size / 32.0
+        shape = "square" if kind_draw < 0.5 else "disk"
+        masks = [mask_at(s) for s in np.linspace(0.13, 0.96, 40)]
+        # each place of the hop keeps (almost) all of its area inside the frame
+        full_area = big.shape(shape, 20 + size / 2, 20 + size / 2, half).sum()
+        for mask in masks:
+            assert mask.sum() > 0.97 * full_area, (label, size, mask.sum(), full_area)

@@ -216,8 +216,10 @@ def _scene(label: int, rng: np.random.Generator, canvas: _Canvas, size: int) -> 
     hops = 4
     dist = rng.uniform(4.0, 5.0) * k
     sign = 1.0 if name == "hop-right" else -1.0
-    margin = half * 1.13 + 1
-    low = rng.uniform(margin, size - margin - hops * dist)  # leftmost place
+    # a 1-pixel border beyond the blob, narrowed on small frames (size < 22) so that the
+    # hops still fit: the blob itself (radius <= half * 1.13) always stays in the frame
+    margin = min(half * 1.13 + 1, (size - hops * dist) / 2)
+    low = rng.uniform(margin, max(margin, size - margin - hops * dist))  # leftmost place (max: rounding)
     cy = rng.uniform(margin, size - margin)
     first = 0 if sign > 0 else hops
     places = [canvas.shape(kind, low + dist * (first + sign * i), cy, half) for i in range(hops + 1)]

@@ -63,7 +63,9 @@ def estimate_potential(
     if estimator == "expected":
         return (1.0 - p) * x
     if noise is None:
-        noise = torch.rand(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+        # pass a generator only when given: rand's generator overload takes no symbolic sizes (torch.compile)
+        extra = {} if generator is None else {"generator": generator}
+        noise = torch.rand(x.shape, dtype=x.dtype, device=x.device, **extra)
     fired = (noise < p.detach()).to(x.dtype)  # the sample carries no gradient
     return (1.0 - fired) * x
 

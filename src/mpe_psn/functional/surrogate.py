@@ -86,7 +86,9 @@ class Surrogate:
         return SURROGATES[self.name][0]
 
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
-        return _SurrogateSpike.apply(u, self.alpha, self.name)
+        # float(): under torch.compile(dynamic=True) alpha would otherwise stay a symbolic float
+        # that is first read inside the backward, where dynamo cannot lift it into the graph
+        return _SurrogateSpike.apply(u, float(self.alpha), self.name)
 
     def grad(self, u: torch.Tensor) -> torch.Tensor:
         """The surrogate derivative ``dS/du`` at ``u``."""

@@ -278,7 +278,9 @@ def train(
 
         model = DistributedDataParallel(net, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
     if config.compile:
-        model = torch.compile(model, dynamic=False)  # shapes are fixed per run; dynamic shapes trip inductor here
+        # static shapes: a smaller last batch costs one more compile, and symbolic H and W hit an open
+        # inductor bug with convolutions (pytorch/pytorch#185510)
+        model = torch.compile(model, dynamic=False)
 
     folder = None
     if ctx.is_main:

@@ -10,7 +10,8 @@
   than 2**31 - 1 elements) falls back to the reference with a one-time warning, never
   silently to something slower.
 
-The path taken is logged once per (request, device type) at INFO on ``logging.getLogger("mpe_psn")``.
+The path taken is logged once per (request, device type) at INFO on ``logging.getLogger("mpe_psn")``
+(by the first eager call: inside ``torch.compile`` a logger call would break the graph).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def resolve_backend(backend: str, device: "torch.device | str") -> str:
             )
             chosen = "reference"
     key = (requested, device.type, chosen)
-    if key not in _logged:
+    if key not in _logged and not torch.compiler.is_compiling():  # a logger call breaks the graph
         _logged.add(key)
         logger.info("MPE-PSN layer: %s path for %s tensors (requested %s)", chosen, device.type, requested)
     return chosen
