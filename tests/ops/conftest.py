@@ -5,4 +5,4 @@ while ``triton_kernels`` is imported (before any test runs) and restores it righ
 other test folders in the same (xdist) process never see it.
 """
 
-import kernel_helpers  # noqa: F401  (imports the interpreted Triton kernels)
+import tests.ops.kernel_helpers  # noqa: F401  (imports the interpreted Triton kernels)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from kernel_helpers import FUSED
+from tests.ops.kernel_helpers import FUSED
 
 from mpe_psn import MPEPSN
 from mpe_psn.ops.mpe import op  # noqa: F401  (registers the ops)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from kernel_helpers import FUSED, reference_layer, same_spikes
+from tests.ops.kernel_helpers import FUSED, reference_layer, same_spikes
 
 from mpe_psn.functional import mpe_psn
 from mpe_psn.ops import mpe_psn_layer
