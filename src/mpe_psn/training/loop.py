@@ -236,7 +236,9 @@ def train(
             )
 
     # Data (rank 0 first, so that a dataset cache is generated once).
-    data_options = dict(root=config.data_dir, T=config.T, size=config.input_size, cache_dir=config.cache_dir, **config.dataset_options)
+    data_options = dict(root=config.data_dir, T=config.T, size=config.input_size, cache_dir=config.cache_dir,
+                        progress=progress and ctx.is_main)  # the bar of a first-time dataset preparation
+    data_options.update(config.dataset_options)
     if not ctx.is_main:
         barrier()
     try:
