@@ -11,14 +11,12 @@ step-by-step LIF on a CPU), and an out-of-memory error marks the point instead o
 
 from __future__ import annotations
 
-import datetime
-import platform
 from dataclasses import asdict, dataclass, field
 
 import torch
 
 from mpe_psn.bench.rivals import LAYER_METHODS, fused_backend, make_layer, spikingjelly_available
-from mpe_psn.bench.timing import median_ms, peak_memory_bytes, saved_bytes
+from mpe_psn.bench.timing import median_ms, peak_memory_bytes, run_meta, saved_bytes
 
 FULL_T = (4, 16, 64, 256)
 FULL_N_EXP = (10, 12, 14, 16, 18, 20, 22, 24)
@@ -40,12 +38,6 @@ class LayerGrid:
     slow_ms: float = 2000.0
     seed: int = 0
     skipped_methods: dict[str, str] = field(default_factory=dict)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def resolve_methods(grid: LayerGrid) -> list[str]:
@@ -121,14 +113,11 @@ def run_layer_grid(grid: LayerGrid, progress: bool = True) -> dict:
         del x
     bar.close()
     return {
-        "meta": {
-            "kind": "layer",
-            "device": device_name(device),
-            "torch": torch.__version__,
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "grid": {k: v for k, v in asdict(grid).items() if k != "skipped_methods"},
-            "skipped_methods": dict(grid.skipped_methods),
-        },
+        "meta": run_meta(
+            "layer", device,
+            grid={k: v for k, v in asdict(grid).items() if k != "skipped_methods"},
+            skipped_methods=dict(grid.skipped_methods),
+        ),
         "rows": rows,
         "speedups": speedups(rows),
     }

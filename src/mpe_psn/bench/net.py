@@ -8,13 +8,11 @@ autocast. Neurons: ``mpe`` (MPE-PSN on the fastest path, ``backend="auto"``), ``
 
 from __future__ import annotations
 
-import datetime
 
 import torch
 
-from mpe_psn.bench.layer import device_name
 from mpe_psn.bench.rivals import spikingjelly_available
-from mpe_psn.bench.timing import median_ms, peak_memory_bytes
+from mpe_psn.bench.timing import median_ms, peak_memory_bytes, run_meta
 
 NET_NEURONS = ("mpe", "mpe-reference", "lif", "psn", "sj-lif")
 PRECISIONS = ("fp32", "amp")
@@ -98,16 +96,6 @@ def run_net_bench(
                 bar.update(1)
     bar.close()
     return {
-        "meta": {
-            "kind": "net",
-            "device": device_name(dev),
-            "torch": torch.__version__,
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "model": model,
-            "T": T,
-            "input": f"{size}x{size}",
-            "repeats": repeats,
-            "skipped": skipped,
-        },
+        "meta": run_meta("net", dev, model=model, T=T, input=f"{size}x{size}", repeats=repeats, skipped=skipped),
         "rows": rows,
     }

@@ -8,9 +8,11 @@ through ``saved_tensors_hooks``): the activation memory a layer costs inside a n
 
 from __future__ import annotations
 
+import datetime
+import platform
 import statistics
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -73,3 +75,20 @@ def saved_bytes(forward: Callable[[], object]) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         forward()
     return sum(seen.values())
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def run_meta(kind: str, device: torch.device, **extra: Any) -> dict[str, Any]:
+    """The header of a benchmark result: what ran, on which device and torch, when."""
+    return {
+        "kind": kind,
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        **extra,
+    }
