@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# One-shot GPU check of the fused MPE-PSN kernels (issue 3): the GPU tests, then the layer and
-# network benchmarks. Results go under $OUT (default ./gpu-results): env.txt, tests.log,
-# layer.{json,md}, layer_speedup.png, net.{json,md}. About 8 minutes on one H100/H200.
+# One-shot GPU check of the fused MPE-PSN kernels. Results go under $OUT (default ./gpu-results):
+#   env.txt      date, device name, torch / CUDA / Triton / SpikingJelly versions
+#   tests.log    the GPU tests: every compiled Triton specialisation launched on the GPU with each
+#                autotuning config and compared with the reference (tests/ops/test_gpu.py), the
+#                fused-layer, custom-op, size and fallback tests
+#   layer.{json,md}, layer_speedup.png   the layer benchmark, with its targets table
+#   net.{json,md}                        the training-step benchmark
+#   summary.md   device, date, test outcome and the layer targets: paste into docs/benchmarks.md
+# About 10 minutes on one H100/H200. The script exits non-zero if any step fails.
 #
 #   bash scripts/gpu_check.sh             # on the GPU machine, from the repository root
-#   bash scripts/gpu_check.sh --reduced   # a dry run on a CPU: tiny grids, checks the script starts
+#   bash scripts/gpu_check.sh --reduced   # a dry run on a CPU: the CPU-runnable tests (Triton
+#                                         # interpreted), tiny benchmark grids; checks the script
 #
 # SpikingJelly (the rival) is optional; if wheels sit in .whl/ they are installed to /tmp/site.
 set -uo pipefail
 REDUCED=0
-[[ "${1:-}" == "--reduced" ]] && REDUCED=1
+case "${1:-}" in
+  --reduced|--dry-run) REDUCED=1 ;;
+  "") ;;
+  *) echo "usage: bash scripts/gpu_check.sh [--reduced]" >&2; exit 2 ;;
+esac
 OUT="${OUT:-gpu-results}"
 mkdir -p "$OUT"
 PY="${PYTHON:-python3}"
@@ -18,9 +29,19 @@ if compgen -G ".whl/*.whl" > /dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH="/tmp/site:$PYTHONPATH"
 fi
 
+FAILED=()
+fail() { FAILED+=("$1"); echo "FAILED: $1" >&2; }
+
+for module in torch pytest mpe_psn; do
+  if ! "$PY" -c "import $module" 2> /dev/null; then
+    echo "gpu_check: '$module' is not importable by $PY; install it first (pip install -e '.[test]')" >&2
+    exit 2
+  fi
+done
+
 "$PY" - > "$OUT/env.txt" 2>&1 <<'PYEOF'
 import datetime, platform, torch
-print("date", datetime.datetime.now(datetime.timezone.utc).isoformat())
+print("date", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 print("torch", torch.__version__, "cuda", torch.version.cuda, "python", platform.python_version())
 try:
     import triton; print("triton", triton.__version__)
@@ -31,24 +52,57 @@ except Exception as e: print("spikingjelly missing", e)
 print("device", torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA device")
 PYEOF
 cat "$OUT/env.txt"
+if [[ $REDUCED == 0 ]] && ! grep -q "^device " "$OUT/env.txt"; then
+  echo "gpu_check: could not query the device (see $OUT/env.txt)" >&2
+  exit 2
+fi
+if [[ $REDUCED == 0 ]] && grep -q "no CUDA device" "$OUT/env.txt"; then
+  echo "gpu_check: no CUDA device visible; use --reduced for a dry run on a CPU" >&2
+  exit 2
+fi
 
 if [[ $REDUCED == 1 ]]; then
-  TESTS=(tests/ops/test_gpu.py tests/ops/test_sampling.py)
+  TESTS=(tests/ops/test_gpu.py tests/ops/test_triton_compile.py tests/ops/test_large_index.py tests/ops/test_fallback.py)
   LAYER=(--device cpu -T 4 --n-exp 10 12 --repeats 2)
   NET=(--device cpu --quick --repeats 1 --warmup 1 --precision fp32)
+  TEST_TIMEOUT=600
 else
-  TESTS=(tests/ops/test_gpu.py tests/ops/test_fused_layer.py tests/ops/test_custom_op.py)
+  TESTS=(tests/ops/test_gpu.py tests/ops/test_fused_layer.py tests/ops/test_custom_op.py tests/ops/test_large_index.py
+         tests/ops/test_fallback.py)
   LAYER=(--device cuda --repeats 20 --warmup 3 --slow-ms 500)
   NET=(--device cuda --model dvsgesture-net -T 16 --batch 8 32 --repeats 10 --warmup 3)
+  TEST_TIMEOUT=300
 fi
 
 echo "== tests"
-timeout 180 "$PY" -m pytest -q -x -p no:cacheprovider "${TESTS[@]}" 2>&1 | tee "$OUT/tests.log" | tail -5
+timeout "$TEST_TIMEOUT" "$PY" -m pytest -q -x -p no:cacheprovider -rs "${TESTS[@]}" > "$OUT/tests.log" 2>&1 || fail "tests (see tests.log)"
+tail -8 "$OUT/tests.log"
+if [[ $REDUCED == 0 ]] && grep -q "needs a CUDA GPU" "$OUT/tests.log"; then
+  fail "the GPU tests were skipped although a device was found"
+fi
 echo "== layer benchmark"
-timeout 240 "$PY" -m mpe_psn bench layer "${LAYER[@]}" --out "$OUT" --no-progress > "$OUT/layer.log" 2>&1
+timeout 300 "$PY" -m mpe_psn bench layer "${LAYER[@]}" --out "$OUT" --no-progress > "$OUT/layer.log" 2>&1 || fail "layer benchmark (see layer.log)"
 tail -40 "$OUT/layer.log"
 echo "== network benchmark"
-timeout 150 "$PY" -m mpe_psn bench net "${NET[@]}" --out "$OUT" --no-progress > "$OUT/net.log" 2>&1
+timeout 150 "$PY" -m mpe_psn bench net "${NET[@]}" --out "$OUT" --no-progress > "$OUT/net.log" 2>&1 || fail "network benchmark (see net.log)"
 tail -25 "$OUT/net.log"
-rm -f "$OUT/layer.log" "$OUT/net.log"  # their tables are in layer.md / net.md (at most 8 files come back)
+
+{
+  echo "# GPU check: $(grep '^device' "$OUT/env.txt" | cut -d' ' -f2-), $(grep '^date' "$OUT/env.txt" | cut -d' ' -f2)"
+  echo
+  echo '```'; cat "$OUT/env.txt"; echo '```'
+  echo
+  echo "Tests: $(tail -1 "$OUT/tests.log")"
+  echo
+  [[ -f "$OUT/layer.md" ]] && cat "$OUT/layer.md"
+  [[ -f "$OUT/net.md" ]] && { echo; cat "$OUT/net.md"; }
+  if (( ${#FAILED[@]} )); then echo; echo "FAILED steps: ${FAILED[*]}"; fi
+} > "$OUT/summary.md"
+# keep what comes back small: the logs' tables are in the .md files unless a step failed
+(( ${#FAILED[@]} )) || rm -f "$OUT/layer.log" "$OUT/net.log"
 ls -l "$OUT"
+if (( ${#FAILED[@]} )); then
+  echo "gpu_check: ${#FAILED[@]} step(s) failed: ${FAILED[*]}" >&2
+  exit 1
+fi
+echo "gpu_check: all steps passed"

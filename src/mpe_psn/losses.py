@@ -1,6 +1,6 @@
 """Losses: TET on per-step outputs, the membrane-potential loss, and their combination.
 
-``L = (1 - lambda_mem) * L_TET + lambda_mem * sum over layers of L_mem``   (SPEC.md section 2)
+``L = (1 - lambda_mem) * L_TET + lambda_mem * sum over layers of L_mem``   (docs/design.md, "Losses")
 """
 
 from __future__ import annotations

@@ -65,9 +65,9 @@ def test_cli_layer(tmp_path, capsys):
     assert "loop-lif / mpe-fused" in capsys.readouterr().out
 
 
-def test_cli_rejects_unknown_method(tmp_path):
-    with pytest.raises(SystemExit, match="unknown method 'fast-lif'"):
-        main(["bench", "layer", "--methods", "fast-lif", "--out", str(tmp_path), "--no-progress"])
+def test_cli_rejects_unknown_method(tmp_path, capsys):
+    assert main(["bench", "layer", "--methods", "fast-lif", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "argument --methods: unknown method 'fast-lif'" in capsys.readouterr().err
 
 
 def test_net_bench_one_step_per_neuron(tmp_path):
@@ -85,3 +85,37 @@ def test_net_bench_one_step_per_neuron(tmp_path):
     paths = write_results(result, tmp_path, "net")
     assert [p.name for p in paths] == ["net.json", "net.md"]
     assert "| 1 | amp | mpe-reference |" in paths[1].read_text()
+
+
+def _row(T, N, method, fwd, fwdbwd):
+    return {"T": T, "N": N, "method": method, "status": "ok", "fwd_ms": fwd, "fwdbwd_ms": fwdbwd}
+
+
+def test_targets_are_ratios_of_one_run_with_verdicts():
+    from mpe_psn.bench.layer import targets
+    from mpe_psn.bench.report import targets_markdown
+
+    big, small = 2**16, 2**10  # T = 16: 2^20 and 2^14 elements
+    rows = [
+        _row(16, big, "mpe-fused", 3.0, 10.0), _row(16, big, "sigmoid", 1.0, 2.0), _row(16, big, "sj-lif", 40.0, 35.0),
+        _row(16, big, "mpe-reference", 20.0, 60.0), _row(16, big, "sj-psn", 5.0, 8.0),
+        _row(16, small, "mpe-fused", 0.2, 0.5), _row(16, small, "sigmoid", 0.15, 0.3),
+        _row(16, small, "sj-lif", 1.0, 9.0), _row(16, small, "mpe-reference", 0.3, 0.4),
+        _row(16, small, "mpe-fused-refine1", 0.3, 0.6), _row(16, small, "mpe-reference-refine1", 1.0, 1.5),
+        {"T": 16, "N": small, "method": "sj-lif-eval", "status": "out of memory"},
+    ]
+    by = {t["name"]: t for t in targets(rows, "cpu")}
+    fwd = by["forward-vs-sigmoid"]  # fused / sigmoid, worst = largest: 3.0 at 16 x 2^16
+    assert fwd["met"] is False and fwd["worst"] == {"T": 16, "N": big, "ratio": 3.0}
+    assert by["fwdbwd-vs-sj-lif"]["met"] is True and by["fwdbwd-vs-sj-lif"]["worst"]["ratio"] == 3.5
+    assert [p["N"] for p in by["fwdbwd-vs-sj-lif"]["points"]] == [big]  # only T*N >= 2^20
+    assert by["fwdbwd-vs-plain-large"]["met"] is True and by["fwdbwd-vs-plain-large"]["worst"]["ratio"] == 6.0
+    assert by["fwdbwd-vs-plain-everywhere"]["met"] is False and by["fwdbwd-vs-plain-everywhere"]["worst"]["ratio"] == 0.8
+    assert by["refine-vs-plain"]["met"] is True and by["refine-vs-plain"]["worst"]["ratio"] == 2.5
+    assert by["inference-vs-sj-lif"]["met"] is None  # its rows did not run
+    assert by["psn"]["points"] == [{"T": 16, "N": big, "ratio": 0.8}]
+    text = "\n".join(targets_markdown(targets(rows, "cpu")))
+    assert "| forward within 2x of one sigmoid pass | 3.00 (16 x 2^16) | no |" in text
+    assert "PSN ahead at 1 of 1 points" in text and "| not run |" in text
+    gpu = {t["name"] for t in targets(rows, "cuda")}
+    assert "fwdbwd-vs-copy" in gpu and "forward-vs-sigmoid" not in gpu

@@ -1,4 +1,4 @@
-"""An independent, step-by-step NumPy transcription of SPEC.md section 1 (float64).
+"""An independent, step-by-step NumPy transcription of the math in docs/design.md, "The neuron" (float64).
 
 Written without reference to the package's code, one time step at a time, so that tests can
 check the vectorised torch implementation against it.

@@ -83,7 +83,7 @@ def test_spike_mismatch_with_lif_falls_as_refinement_grows():
     mismatch = [(F.mpe_psn(x, estimator="expected", refine_steps=k).spikes != exact).float().mean().item()
                 for k in (0, 1, 2, 4, 15)]
     assert all(a > b for a, b in zip(mismatch[:-2], mismatch[1:-1])), mismatch
-    assert 0.005 < mismatch[0] < 0.1  # the estimate is good but not exact (ANCHORS: 1.5-4%)
+    assert 0.005 < mismatch[0] < 0.1  # the estimate is good but not exact (docs/design.md: 1.5-4%)
     assert mismatch[-1] == 0.0
 
 

@@ -15,6 +15,12 @@ import torch
 
 
 def _import_interpreted_triton() -> bool:
+    """Import the Triton kernels interpreted (a CPU machine), or compiled where CUDA is there:
+    on a GPU machine ``test_gpu.py`` must launch the real kernels, so nothing is interpreted."""
+    if torch.cuda.is_available():
+        import mpe_psn.ops.mpe.triton_kernels  # noqa: F401  (compiled kernels for the GPU tests)
+
+        return False
     old = os.environ.get("TRITON_INTERPRET")
     os.environ["TRITON_INTERPRET"] = "1"
     try:
@@ -29,6 +35,7 @@ def _import_interpreted_triton() -> bool:
     return triton_kernels.INTERPRETED
 
 
+#: the Triton kernels run here on CPU tensors, interpreted (False on a machine with CUDA)
 TRITON_ON_CPU = _import_interpreted_triton()
 
 #: the fused backends testable on this machine

@@ -67,3 +67,20 @@ def test_compile_fullgraph_matches_eager():
     for a, b in zip(*outs):
         torch.testing.assert_close(a, b)
     assert torch.equal(eager.threshold.grad, compiled_module.threshold.grad)
+
+
+def test_eager_twin_in_eager_mode_and_the_op_when_exported(monkeypatch):
+    """Eager calls skip the custom-op dispatch (``_EagerLayer``, same implementation); export
+    and compile still see ``mpe_psn::layer``, and all three agree."""
+    from mpe_psn.ops.mpe import op
+
+    calls = []
+    real = op._EagerLayer.apply
+    monkeypatch.setattr(op._EagerLayer, "apply", lambda *a: calls.append(1) or real(*a))
+    neuron = MPEPSN(T=4, estimator="expected", backend="cpu").eval()
+    x = torch.randn(4, 2, 8)
+    eager = neuron(x)
+    assert calls == [1]
+    exported = torch.export.export(neuron, (x,))
+    assert any("mpe_psn.layer" in str(node.target) for node in exported.graph.nodes)
+    assert torch.equal(exported.module()(x), eager)

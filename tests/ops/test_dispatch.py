@@ -76,8 +76,8 @@ def test_per_channel_threshold_uses_the_reference():
     x = torch.randn(3, 2, 4)
     threshold = torch.tensor([1.0, 0.5, 2.0, 1.0])
     with pytest.warns(RuntimeWarning, match="one scalar threshold"):
-        spikes, _ = mpe_psn_layer(x, threshold, None, estimator="expected", backend="cpu")
-    ref, _ = mpe_psn_layer(x, threshold, None, estimator="expected", backend="reference")
+        spikes, _ = mpe_psn_layer(x, threshold, 0.25, None, estimator="expected", backend="cpu")
+    ref, _ = mpe_psn_layer(x, threshold, 0.25, None, estimator="expected", backend="reference")
     assert torch.equal(spikes, ref)
 
 
@@ -92,13 +92,25 @@ def test_module_backends_agree_in_eval():
 
 
 def test_module_batch_first_and_learned_kappa_train():
-    torch.manual_seed(1)
-    m = MPEPSN(T=3, batch_first=True, backend="cpu")
-    x = torch.randn(2, 3, 7, requires_grad=True)
-    y = m(x)
-    assert y.shape == x.shape
-    (y.sum() + m.mem_loss).backward()
-    assert m.threshold.grad is not None and m.kappa_logits.grad is not None and x.grad is not None
+    """batch_first=True is the time-major module on the transposed input: the same spikes, L_mem
+    and gradients (threshold, kappa, input), with the same Bernoulli draws in training."""
+    x = torch.randn(2, 3, 7)
+    grads = {}
+    for batch_first in (True, False):
+        m = MPEPSN(T=3, batch_first=batch_first, backend="cpu")
+        with torch.no_grad():
+            m.kappa_logits.copy_(torch.tensor([0.3, -0.2, 0.1]))  # a non-uniform kappa
+        xi = (x if batch_first else x.transpose(0, 1)).clone().requires_grad_(True)
+        torch.manual_seed(1)
+        y = m(xi)
+        y_time_major = y.transpose(0, 1) if batch_first else y
+        ((y_time_major * torch.arange(1.0, 8.0)).sum() + m.mem_loss).backward()
+        x_grad = xi.grad.transpose(0, 1) if batch_first else xi.grad
+        grads[batch_first] = (y_time_major.detach(), m.mem_loss.detach(), m.threshold.grad, m.kappa_logits.grad, x_grad)
+    assert grads[True][0].shape == (3, 2, 7) and 0 < float(grads[True][0].sum()) < grads[True][0].numel()
+    for got, want in zip(grads[True], grads[False]):
+        torch.testing.assert_close(got, want)
+    assert float(grads[True][3].abs().sum()) > 0  # kappa learns
 
 
 def test_cpu_kernel_threads_split_blocks_and_survive_fork():
@@ -111,11 +123,11 @@ def test_cpu_kernel_threads_split_blocks_and_survive_fork():
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = mpe_psn_layer(x, 1.0, None, generator=torch.Generator().manual_seed(0), backend="cpu")
+        one = mpe_psn_layer(x, 1.0, 0.25, None, generator=torch.Generator().manual_seed(0), backend="cpu")
         torch.set_num_threads(2)
         cpu_host.MIN_WORK, saved = 1, cpu_host.MIN_WORK
         try:
-            two = mpe_psn_layer(x, 1.0, None, generator=torch.Generator().manual_seed(0), backend="cpu")
+            two = mpe_psn_layer(x, 1.0, 0.25, None, generator=torch.Generator().manual_seed(0), backend="cpu")
             ctx = mp.get_context("fork")
             with ctx.Pool(1) as pool:
                 child = pool.apply(_child_spike_count, (x,))
@@ -129,5 +141,5 @@ def test_cpu_kernel_threads_split_blocks_and_survive_fork():
 
 def _child_spike_count(x):
     torch.set_num_threads(2)
-    spikes, _ = mpe_psn_layer(x, 1.0, None, generator=torch.Generator().manual_seed(0), backend="cpu")
+    spikes, _ = mpe_psn_layer(x, 1.0, 0.25, None, generator=torch.Generator().manual_seed(0), backend="cpu")
     return int(spikes.sum())

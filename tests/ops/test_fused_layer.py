@@ -12,6 +12,7 @@ import torch
 from tests.ops.kernel_helpers import FUSED, reference_layer, same_spikes
 
 from mpe_psn.functional import mpe_psn
+from mpe_psn.ops import mpe_psn as fused_mpe_psn
 from mpe_psn.ops import mpe_psn_layer
 
 TOL = {torch.float32: 2e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
@@ -43,7 +44,7 @@ def _check(backend, shape, dtype, estimator, refine, surrogate="triangular", alp
     from mpe_psn.functional.surrogate import get_surrogate
 
     spikes, loss = mpe_psn_layer(
-        xf, thr_f, kap_f, estimator=estimator, refine_steps=refine, noise=noise_arg,
+        xf, thr_f, 0.25, kap_f, estimator=estimator, refine_steps=refine, noise=noise_arg,
         surrogate=get_surrogate(surrogate, alpha), backend=backend,
     )
     assert spikes.dtype == dtype and spikes.shape == x.shape
@@ -99,11 +100,11 @@ def test_other_surrogates(backend, surrogate, alpha):
 @pytest.mark.parametrize("backend", FUSED)
 def test_kappa_none_is_uniform(backend):
     x, noise, _, _ = _inputs((4, 50), torch.float32)
-    _, loss = mpe_psn_layer(x, 1.0, None, noise=noise, backend=backend)
+    _, loss = mpe_psn_layer(x, 1.0, 0.25, None, noise=noise, backend=backend)
     _, loss_r = reference_layer(x, 1.0, None, "bernoulli", 0, noise)
     torch.testing.assert_close(loss, loss_r)
     with pytest.raises(ValueError, match="one weight per time step"):
-        mpe_psn_layer(x, 1.0, torch.ones(3), noise=noise, backend=backend)
+        mpe_psn_layer(x, 1.0, 0.25, torch.ones(3), noise=noise, backend=backend)
 
 
 @pytest.mark.parametrize("backend", FUSED)
@@ -111,7 +112,7 @@ def test_refine_beyond_t_minus_1_is_exact_lif(backend):
     from mpe_psn.functional.lif import lif
 
     x, _, _, _ = _inputs((5, 64), torch.float32)
-    spikes, _ = mpe_psn_layer(x, 1.0, None, estimator="expected", refine_steps=9, backend=backend)
+    spikes, _ = mpe_psn_layer(x, 1.0, 0.25, None, estimator="expected", refine_steps=9, backend=backend)
     assert torch.equal(spikes, lif(x, 1.0, 0.25).spikes)
 
 
@@ -120,7 +121,7 @@ def test_non_finite_input_gives_nan_not_a_spike(backend):
     x, noise, _, _ = _inputs((3, 8), torch.float32)
     x[1, 2] = float("nan")
     x[0, 5] = float("inf")
-    spikes, loss = mpe_psn_layer(x, 1.0, None, noise=noise, backend=backend)
+    spikes, loss = mpe_psn_layer(x, 1.0, 0.25, None, noise=noise, backend=backend)
     out, _ = reference_layer(x, 1.0, None, "bernoulli", 0, noise)
     assert same_spikes(spikes, out.spikes)
     assert spikes[1, 2].isnan() and spikes[0, 5].isnan()
@@ -132,7 +133,7 @@ def test_functional_potentials_and_their_gradients(backend):
     x, noise, g, _ = _inputs((5, 3, 11), torch.float32)
     xf = x.clone().requires_grad_()
     thr = torch.tensor(0.9, requires_grad=True)
-    out = mpe_psn(xf, thr, noise=noise, refine_steps=1, backend=backend)
+    out = fused_mpe_psn(xf, thr, noise=noise, refine_steps=1, backend=backend)
     xr = x.clone().requires_grad_()
     thr_r = torch.tensor(0.9, requires_grad=True)
     ref = mpe_psn(xr, thr_r, noise=noise, refine_steps=1)
@@ -143,3 +144,30 @@ def test_functional_potentials_and_their_gradients(backend):
     grads_r = torch.autograd.grad((ref.spikes * g).sum() + ref.v.sum() + ref.v_hat.pow(2).sum(), [xr, thr_r])
     for a, b in zip(grads, grads_r):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", FUSED)
+@pytest.mark.parametrize("estimator", ["bernoulli", "expected"])
+@pytest.mark.parametrize("refine", [1, 3])
+def test_refinement_with_hash_sampling_matches_reference(backend, estimator, refine):
+    """The kernels' own sampling (hash) and the expected estimator through every refinement pass
+    kind (first, middle, last), forward and backward, against the reference on the same noise."""
+    from mpe_psn.ops.mpe.noise import draw_seed, hash_uniform
+
+    g = torch.Generator().manual_seed(7)
+    x = (torch.randn(6, 2, 1500, generator=g) * 1.5 + 0.6).requires_grad_(True)
+    g_out = torch.randn(x.shape, generator=g)
+    thr = torch.tensor(1.1, requires_grad=True)
+    spikes, loss = mpe_psn_layer(x, thr, 0.25, estimator=estimator, refine_steps=refine,
+                                 generator=torch.Generator().manual_seed(5), backend=backend)
+    gx, gth = torch.autograd.grad((spikes * g_out).sum() + 3.0 * loss, [x, thr])
+
+    noise = hash_uniform(int(draw_seed(torch.Generator().manual_seed(5))), x.shape) if estimator == "bernoulli" else None
+    xr = x.detach().clone().requires_grad_(True)
+    thr_r = torch.tensor(1.1, requires_grad=True)
+    out, loss_r = reference_layer(xr, thr_r, None, estimator, refine, noise)
+    rx, rth = torch.autograd.grad((out.spikes * g_out).sum() + 3.0 * loss_r, [xr, thr_r])
+    assert same_spikes(spikes, out.spikes)
+    torch.testing.assert_close(loss, loss_r, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gx, rx, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gth, rth, rtol=1e-4, atol=1e-3)

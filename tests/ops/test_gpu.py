@@ -14,6 +14,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 from mpe_psn import MPEPSN  # noqa: E402
 from mpe_psn.functional import mpe_psn  # noqa: E402
+from mpe_psn.ops import mpe_psn as fused_mpe_psn  # noqa: E402
 from mpe_psn.ops import mpe_psn_layer, resolve_backend  # noqa: E402
 from mpe_psn.ops.mpe.noise import draw_seed, hash_uniform  # noqa: E402
 
@@ -36,11 +37,11 @@ def test_triton_equals_reference_on_gpu(dtype, shape, refine):
     kappa = torch.rand(shape[0], device=DEV, generator=g).requires_grad_()
     thr = torch.tensor(1.0, device=DEV, requires_grad=True)
     xf = x.clone().requires_grad_()
-    s, loss = mpe_psn_layer(xf, thr, kappa, noise=noise, refine_steps=refine, backend="triton")
+    s, loss = mpe_psn_layer(xf, thr, 0.25, kappa, noise=noise, refine_steps=refine, backend="triton")
     xr = x.float().clone().requires_grad_()
     thr_r = torch.tensor(1.0, device=DEV, requires_grad=True)
     kappa_r = kappa.detach().clone().requires_grad_()
-    sr, loss_r = mpe_psn_layer(xr, thr_r, kappa_r, noise=noise, refine_steps=refine, backend="reference")
+    sr, loss_r = mpe_psn_layer(xr, thr_r, 0.25, kappa_r, noise=noise, refine_steps=refine, backend="reference")
     ties = _near_tie(xr.detach(), noise)
     assert bool(((s.float() == sr) | ties).all())
     if not bool(ties.any()):
@@ -56,7 +57,7 @@ def test_triton_equals_reference_on_gpu(dtype, shape, refine):
 
 def test_non_contiguous_and_expected_estimator_on_gpu():
     x = torch.randn(6, 40, 9, device=DEV).transpose(1, 2)
-    a = mpe_psn(x, estimator="expected", refine_steps=1, backend="triton")
+    a = fused_mpe_psn(x, estimator="expected", refine_steps=1, backend="triton")
     b = mpe_psn(x, estimator="expected", refine_steps=1)
     assert (a.spikes != b.spikes).float().mean().item() < 1e-4
     torch.testing.assert_close(a.v_hat, b.v_hat, rtol=1e-5, atol=1e-5)
@@ -65,15 +66,15 @@ def test_non_contiguous_and_expected_estimator_on_gpu():
 def test_same_seed_same_sample_on_gpu_and_cpu():
     """The in-kernel hash gives the same sample on Triton/GPU and numba/CPU (and the plain hash)."""
     x = torch.randn(8, 20000) + 0.3
-    out_gpu = mpe_psn(x.to(DEV), generator=torch.Generator().manual_seed(4), backend="triton")
-    out_cpu = mpe_psn(x, generator=torch.Generator().manual_seed(4), backend="cpu")
+    out_gpu = fused_mpe_psn(x.to(DEV), generator=torch.Generator().manual_seed(4), backend="triton")
+    out_cpu = fused_mpe_psn(x, generator=torch.Generator().manual_seed(4), backend="cpu")
     noise = hash_uniform(int(draw_seed(torch.Generator().manual_seed(4))), x.shape)
     differ = (out_gpu.v_hat.cpu() != out_cpu.v_hat)
     assert bool((~differ | _near_tie(x, noise)).all())
     torch.manual_seed(1)
-    s1, _ = mpe_psn_layer(x.to(DEV), 1.0, None, backend="triton")
+    s1, _ = mpe_psn_layer(x.to(DEV), 1.0, 0.25, None, backend="triton")
     torch.manual_seed(1)
-    s2, _ = mpe_psn_layer(x.to(DEV), 1.0, None, backend="triton")
+    s2, _ = mpe_psn_layer(x.to(DEV), 1.0, 0.25, None, backend="triton")
     assert torch.equal(s1, s2)
 
 
@@ -82,7 +83,7 @@ def test_auto_is_triton_and_saves_at_most_5_bytes_per_element():
     x = torch.randn(16, 1 << 16, device=DEV, requires_grad=True)
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel() * t.element_size()) or t, lambda t: t):
-        s, loss = mpe_psn_layer(x, 1.0, None)
+        s, loss = mpe_psn_layer(x, 1.0, 0.25, None)
     assert sum(saved) / x.numel() <= 5
     (s.sum() + loss).backward()
     assert torch.isfinite(x.grad).all()
@@ -103,3 +104,42 @@ def test_module_compile_and_autocast_on_gpu():
     assert y.dtype == torch.bfloat16
     (y.float().sum() + model[1].mem_loss).backward()
     assert model[0].weight.grad is not None and model[1].threshold.grad is not None
+
+
+@pytest.mark.parametrize("config", [(128, 4), (256, 4), (512, 4)])
+def test_every_compiled_specialization_launches_on_gpu(config, monkeypatch):
+    """Each (BLOCK, warps) the autotuner may pick, forced with MPE_PSN_TRITON_BLOCK: every
+    spec of ``triton_host.specializations()`` launches, and equals the reference."""
+    from mpe_psn.ops.mpe import triton_host as H
+    from mpe_psn.ops.mpe.triton_kernels import TUNING_CONFIGS
+
+    assert config in TUNING_CONFIGS and len(TUNING_CONFIGS) == 3  # every config the autotuner may pick
+    block, warps = config
+    monkeypatch.setenv(H.BLOCK_ENV, str(block))
+    assert H.launch_setting(1) == (block, warps)
+    monkeypatch.setattr(H, "LAUNCHED", set())
+    g = torch.Generator(device=DEV).manual_seed(1)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        x = (torch.randn(3, 2 * block + 37, device=DEV, generator=g) * 1.5 + 0.5).to(dtype)
+        noise = torch.rand(x.shape, device=DEV, generator=g)
+        tie = _near_tie(x, noise)
+        for options in (dict(noise=noise), dict(estimator="expected"), dict()):
+            for refine in (0, 2):
+                xf = x.clone().requires_grad_()
+                s, loss = mpe_psn_layer(xf, 1.0, 0.25, refine_steps=refine, backend="triton", **options)
+                g_out = torch.randn(x.shape, device=DEV, generator=g)
+                (gx,) = torch.autograd.grad((s.float() * g_out).sum() + loss, xf, retain_graph=True)
+                (s.float().sum() + loss).backward()  # the broadcast gradient of spikes.sum()
+                pots = fused_mpe_psn(x, 1.0, 0.25, refine_steps=refine, backend="triton", **options)
+                if "noise" not in options and options.get("estimator") != "expected":
+                    continue  # hash sampling: covered against hash_uniform in the tests above
+                xr = x.detach().float().requires_grad_()
+                ref = mpe_psn(xr, 1.0, 0.25, refine_steps=refine, **options)
+                ref_loss = ((ref.v_hat - ref.v) ** 2).reshape(3, -1).mean(dim=1).mean() / 3
+                (rx,) = torch.autograd.grad((ref.spikes * g_out).sum() + ref_loss, xr)
+                keep = ~tie if "noise" in options else torch.ones_like(tie)
+                assert torch.equal(s.float()[keep], ref.spikes[keep]), (config, dtype, options, refine)
+                assert torch.equal(pots.spikes.float()[keep], ref.spikes[keep])
+                ok = keep.all(dim=0)
+                torch.testing.assert_close(gx.float()[:, ok], rx[:, ok].to(dtype).float(), rtol=2e-2, atol=2e-2)
+    assert H.LAUNCHED == set(H.specializations())

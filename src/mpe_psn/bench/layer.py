@@ -7,6 +7,12 @@ fwd+bwd (GPU only) and the bytes autograd keeps for backward per element.
 
 A method whose call at some size exceeded ``slow_ms`` is not run at larger N for that T (the
 step-by-step LIF on a CPU), and an out-of-memory error marks the point instead of ending the run.
+
+:func:`targets` turns one run into the speed targets of the fused layer, each a ratio of two
+rows of the same run (so a loaded machine slows both sides): forward against one sigmoid pass,
+forward + backward against SpikingJelly's LIF and the plain PyTorch version, refinement
+(``refine_steps = 1``) against plain, inference (expected estimator, no_grad) against
+SpikingJelly's LIF in eval, and where SpikingJelly's PSN stays ahead.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ FULL_T = (4, 16, 64, 256)
 FULL_N_EXP = (10, 12, 14, 16, 18, 20, 22, 24)
 QUICK_T = (4, 16)
 QUICK_N_EXP = (10, 12, 16)
+#: rows that only feed :func:`targets` (no speed-up panel of their own)
+TARGET_ONLY = ("sigmoid", "mpe-fused-refine1", "mpe-reference-refine1", "mpe-fused-expected", "sj-lif-eval")
 
 
 @dataclass
@@ -120,6 +128,7 @@ def run_layer_grid(grid: LayerGrid, progress: bool = True) -> dict:
         ),
         "rows": rows,
         "speedups": speedups(rows),
+        "targets": targets(rows, device.type),
     }
 
 
@@ -134,11 +143,67 @@ def speedups(rows: list[dict], base: str = "mpe-fused") -> list[dict]:
         if base not in by_method:
             continue
         for method, row in by_method.items():
-            if method == base:
+            if method == base or method in TARGET_ONLY:
                 continue
             out.append({
                 "T": T, "N": N, "rival": method,
                 "fwd": row["fwd_ms"] / by_method[base]["fwd_ms"],
                 "fwdbwd": row["fwdbwd_ms"] / by_method[base]["fwdbwd_ms"],
             })
+    return out
+
+
+def _ratios(rows: list[dict], numerator: str, denominator: str, key: str, min_elements: int = 0) -> list[dict]:
+    """``row[numerator][key] / row[denominator][key]`` at every point both ran (T * N >= min_elements)."""
+    by = {(r["T"], r["N"], r["method"]): r for r in rows if r.get("status") == "ok"}
+    out = []
+    for (T, N, method), row in sorted(by.items()):
+        other = by.get((T, N, denominator))
+        if method == numerator and other is not None and T * N >= min_elements:
+            out.append({"T": T, "N": N, "ratio": row[key] / other[key]})
+    return out
+
+
+#: (name, what, numerator, denominator, time, T*N at least, bound, "max" (ratio <= bound) or "min" (>=))
+CPU_TARGETS = (
+    ("forward-vs-sigmoid", "forward within 2x of one sigmoid pass", "mpe-fused", "sigmoid", "fwd_ms", 0, 2.0, "max"),
+    ("fwdbwd-vs-sj-lif", "forward+backward >= 3x faster than SpikingJelly LIF (T*N >= 2^20)",
+     "sj-lif", "mpe-fused", "fwdbwd_ms", 2**20, 3.0, "min"),
+    ("fwdbwd-vs-plain-large", "forward+backward >= 5x faster than plain (T*N >= 2^20)",
+     "mpe-reference", "mpe-fused", "fwdbwd_ms", 2**20, 5.0, "min"),
+    ("fwdbwd-vs-plain-everywhere", "forward+backward never slower than plain",
+     "mpe-reference", "mpe-fused", "fwdbwd_ms", 0, 1.0, "min"),
+    ("refine-vs-plain", "refine_steps=1 forward+backward >= 2x faster than plain",
+     "mpe-reference-refine1", "mpe-fused-refine1", "fwdbwd_ms", 0, 2.0, "min"),
+    ("inference-vs-sj-lif", "inference (expected, no_grad) >= 3x faster than SpikingJelly LIF in eval",
+     "sj-lif-eval", "mpe-fused-expected", "fwd_ms", 0, 3.0, "min"),
+)
+GPU_TARGETS = (
+    ("fwdbwd-vs-copy", "forward+backward within 1.5x of a copy (T*N >= 2^24)",
+     "mpe-fused", "copy", "fwdbwd_ms", 2**24, 1.5, "max"),
+    ("fwdbwd-vs-sj-lif", "forward+backward >= 1.8x faster than SpikingJelly LIF (T*N >= 2^24)",
+     "sj-lif", "mpe-fused", "fwdbwd_ms", 2**24, 1.8, "min"),
+    ("fwdbwd-vs-sj-lif-everywhere", "forward+backward never slower than SpikingJelly LIF",
+     "sj-lif", "mpe-fused", "fwdbwd_ms", 0, 1.0, "min"),
+)
+
+
+def targets(rows: list[dict], device_type: str = "cpu") -> list[dict]:
+    """Each target of the device with its worst ratio over the grid and whether it is met.
+
+    Also ``psn``: SpikingJelly PSN's forward+backward time over the fused layer's at every
+    point (below 1: PSN is ahead there). A target whose rows did not run is ``met: None``.
+    """
+    out = []
+    for name, what, num, den, key, min_elements, bound, sense in (GPU_TARGETS if device_type == "cuda" else CPU_TARGETS):
+        points = _ratios(rows, num, den, key, min_elements)
+        if not points:
+            out.append({"name": name, "what": what, "met": None, "worst": None, "points": []})
+            continue
+        worst = max(points, key=lambda p: p["ratio"]) if sense == "max" else min(points, key=lambda p: p["ratio"])
+        met = worst["ratio"] <= bound if sense == "max" else worst["ratio"] >= bound
+        out.append({"name": name, "what": what, "met": met, "worst": worst, "bound": bound, "sense": sense,
+                    "points": points})
+    out.append({"name": "psn", "what": "SpikingJelly PSN time / fused time (below 1: PSN ahead)", "met": None,
+                "worst": None, "points": _ratios(rows, "sj-psn", "mpe-fused", "fwdbwd_ms")})
     return out

@@ -14,9 +14,11 @@ def _fmt_ms(value) -> str:
 
 def layer_markdown(result: dict) -> str:
     """Tables of fwd and fwd+bwd milliseconds per method, with the speed-up of MPE-PSN fused."""
+    from mpe_psn.bench.layer import TARGET_ONLY
+
     meta, rows = result["meta"], result["rows"]
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    rivals = [m for m in methods if m != "mpe-fused"]
+    rivals = [m for m in methods if m != "mpe-fused" and m not in TARGET_ONLY]
     points = sorted({(r["T"], r["N"]) for r in rows})
     by = {(r["T"], r["N"], r["method"]): r for r in rows}
     backend = next((r.get("backend") for r in rows if r["method"] == "mpe-fused"), None)
@@ -52,7 +54,32 @@ def layer_markdown(result: dict) -> str:
                   + ", ".join(f"{r['method']} {r['peak_bytes'] / 2**20:.0f}" for r in saved if r.get("peak_bytes") is not None), ""]
     if meta.get("skipped_methods"):
         lines += ["Not run: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped_methods"].items()), ""]
+    lines += targets_markdown(result.get("targets", []))
     return "\n".join(lines)
+
+
+def _point(p: dict) -> str:
+    return f"{p['T']} x 2^{int(math.log2(p['N']))}"
+
+
+def targets_markdown(targets: list[dict]) -> list[str]:
+    """The targets of one run: worst ratio over the grid, met or not, every point's ratio."""
+    if not targets:
+        return []
+    lines = ["### targets", "", "| target | worst ratio (where) | met | every point |", "|---|---|---|---|"]
+    for t in targets:
+        points = ", ".join(f"{_point(p)}: {p['ratio']:.2f}" for p in t["points"]) or "-"
+        if t["name"] == "psn":
+            ahead = [p for p in t["points"] if p["ratio"] < 1]
+            verdict = f"PSN ahead at {len(ahead)} of {len(t['points'])} points" if t["points"] else "not run"
+            lines.append(f"| {t['what']} | - | {verdict} | {points} |")
+            continue
+        if t["met"] is None:
+            lines.append(f"| {t['what']} | - | not run | - |")
+            continue
+        worst = t["worst"]
+        lines.append(f"| {t['what']} | {worst['ratio']:.2f} ({_point(worst)}) | {'yes' if t['met'] else 'no'} | {points} |")
+    return lines + [""]
 
 
 def layer_heatmap(result: dict, path: "str | Path", mode: str = "fwdbwd") -> bool:

@@ -1,7 +1,14 @@
 """The neurons as pure functions of time-major tensors [T, ...]: no state, no kernels, no I/O."""
 
 from mpe_psn.functional.lif import LIFResult, lif
-from mpe_psn.functional.mpe import MPEResult, estimate_potential, membrane_loss_terms, mpe_psn, shift_in_time
+from mpe_psn.functional.mpe import (
+    MPEResult,
+    estimate_potential,
+    kappa_weighted_mean,
+    membrane_loss_terms,
+    mpe_psn,
+    shift_in_time,
+)
 from mpe_psn.functional.psn import psn
 from mpe_psn.functional.surrogate import SURROGATES, Surrogate, get_surrogate, heaviside, spike
 
@@ -13,6 +20,7 @@ __all__ = [
     "estimate_potential",
     "get_surrogate",
     "heaviside",
+    "kappa_weighted_mean",
     "lif",
     "membrane_loss_terms",
     "mpe_psn",

@@ -1,4 +1,4 @@
-"""The exact sequential LIF neuron that MPE-PSN approximates (SPEC.md section 1)::
+"""The exact sequential LIF neuron that MPE-PSN approximates (docs/design.md, "The LIF it approximates")::
 
     H[t] = tau * V[t-1] + x[t]      V[-1] = 0
     S[t] = 1[H[t] > theta]          surrogate gradient backward

@@ -1,7 +1,7 @@
 """MPE-PSN, the membrane-potential-estimation parallel spiking neuron: reference in PyTorch.
 
 For input currents ``x`` of shape [T, ...] (all time steps at once), with decay ``tau`` and
-threshold ``theta`` (SPEC.md section 1)::
+threshold ``theta`` (docs/design.md, "The neuron")::
 
     p[t]    = sigmoid(x[t])                     estimated firing probability
     b[t]    = 1[noise[t] < p[t]]                 Bernoulli(p) sample, no gradient
@@ -15,7 +15,7 @@ threshold ``theta`` (SPEC.md section 1)::
 Refinement (``refine_steps = k``) repeats the last three lines k times with ``vhat := V``.
 After k passes the first k+1 steps are exact, so ``k >= T - 1`` is the sequential LIF.
 
-The membrane loss of SPEC.md trains the estimate toward the corrected potential::
+The membrane loss (docs/design.md, "The membrane loss and kappa") trains the estimate toward the corrected potential::
 
     L_mem = mean over all elements of kappa[t] * (vhat[t] - V[t])**2
 """
@@ -36,7 +36,17 @@ from mpe_psn.functional.checks import (
 )
 from mpe_psn.functional.surrogate import Surrogate, get_surrogate
 
-__all__ = ["MPEResult", "mpe_psn", "mpe_psn_unchecked", "estimate_potential", "correct", "membrane_loss_terms", "shift_in_time"]
+__all__ = [
+    "MPEResult",
+    "mpe_psn",
+    "mpe_psn_unchecked",
+    "check_mpe_args",
+    "estimate_potential",
+    "correct",
+    "membrane_loss_terms",
+    "kappa_weighted_mean",
+    "shift_in_time",
+]
 
 
 class MPEResult(NamedTuple):
@@ -83,36 +93,17 @@ def correct(
     return s, (1.0 - s) * h
 
 
-def mpe_psn(
+def check_mpe_args(
     x: torch.Tensor,
-    threshold: "float | torch.Tensor" = 1.0,
-    tau: float = 0.25,
-    estimator: str = "bernoulli",
-    refine_steps: int = 0,
-    noise: torch.Tensor | None = None,
-    surrogate: "str | Surrogate" = "triangular",
+    threshold: "float | torch.Tensor",
+    tau: float,
+    estimator: str,
+    refine_steps: int,
+    noise: torch.Tensor | None,
+    surrogate: "str | Surrogate",
     alpha: float | None = None,
-    generator: torch.Generator | None = None,
-    backend: str = "reference",
-) -> MPEResult:
-    """MPE-PSN over all time steps of ``x`` [T, ...] in parallel.
-
-    Args:
-        x: input currents, time-major, floating point.
-        threshold: firing threshold, a float or a (learnable) tensor broadcastable to ``x[t]``.
-        tau: decay factor of the LIF being approximated, in [0, 1].
-        estimator: ``"bernoulli"`` (sampled, the paper) or ``"expected"`` (deterministic).
-        refine_steps: extra correction passes; ``>= T - 1`` gives the exact LIF.
-        noise: optional uniform [0, 1) numbers shaped like ``x`` for the Bernoulli sample
-            (``b = noise < sigmoid(x)``); drawn from ``generator`` (or the global RNG) if None.
-        surrogate, alpha: the surrogate gradient of the spike (see ``functional.surrogate``).
-        backend: ``"reference"`` (this file); the fused backends are reached through
-            :func:`mpe_psn.ops.mpe_psn_layer`.
-
-    Returns:
-        ``MPEResult(spikes, v_hat, v)``. Non-finite input gives NaN spikes and potentials at
-        the affected steps (see ``functional.surrogate``); it never becomes a valid spike.
-    """
+) -> tuple[float, int, Surrogate]:
+    """Check the arguments of :func:`mpe_psn`; returns ``(tau, refine_steps, surrogate)`` resolved."""
     check_time_major(x)
     check_threshold(threshold)
     tau = check_tau(tau)
@@ -123,13 +114,41 @@ def mpe_psn(
         if estimator != "bernoulli":
             raise ValueError("noise is only used by the 'bernoulli' estimator")
         check_noise(noise, x)
-    if backend != "reference":
-        from mpe_psn.ops import mpe_psn_potentials  # fused paths live in ops/
+    return tau, refine_steps, surrogate
 
-        return mpe_psn_potentials(
-            x, threshold, tau=tau, estimator=estimator, refine_steps=refine_steps,
-            noise=noise, surrogate=surrogate, generator=generator, backend=backend,
-        )
+
+def mpe_psn(
+    x: torch.Tensor,
+    threshold: "float | torch.Tensor" = 1.0,
+    tau: float = 0.25,
+    estimator: str = "bernoulli",
+    refine_steps: int = 0,
+    noise: torch.Tensor | None = None,
+    surrogate: "str | Surrogate" = "triangular",
+    alpha: float | None = None,
+    generator: torch.Generator | None = None,
+) -> MPEResult:
+    """MPE-PSN over all time steps of ``x`` [T, ...] in parallel (plain PyTorch, any device).
+
+    Args:
+        x: input currents, time-major, floating point.
+        threshold: firing threshold, a float or a (learnable) tensor broadcastable to ``x[t]``.
+        tau: decay factor of the LIF being approximated, in [0, 1].
+        estimator: ``"bernoulli"`` (sampled, the paper) or ``"expected"`` (deterministic).
+        refine_steps: extra correction passes; ``>= T - 1`` gives the exact LIF.
+        noise: optional uniform [0, 1) numbers shaped like ``x`` for the Bernoulli sample
+            (``b = noise < sigmoid(x)``); drawn from ``generator`` (or the global RNG) if None.
+        surrogate, alpha: the surrogate gradient of the spike (see ``functional.surrogate``).
+        generator: the random source of the Bernoulli sample when ``noise`` is None.
+
+    Returns:
+        ``MPEResult(spikes, v_hat, v)``. Non-finite input gives NaN spikes and potentials at
+        the affected steps (see ``functional.surrogate``); it never becomes a valid spike.
+
+    This is the reference. The fused kernels (same arguments plus ``backend``) are
+    :func:`mpe_psn.ops.mpe_psn`; a network layer uses :class:`mpe_psn.MPEPSN`.
+    """
+    tau, refine_steps, surrogate = check_mpe_args(x, threshold, tau, estimator, refine_steps, noise, surrogate, alpha)
     return mpe_psn_unchecked(x, threshold, tau, estimator, refine_steps, noise, surrogate, generator)
 
 
@@ -151,6 +170,20 @@ def mpe_psn_unchecked(
     return MPEResult(s, v_hat, v)
 
 
+def kappa_weighted_mean(per_step: torch.Tensor, kappa: torch.Tensor | None = None) -> torch.Tensor:
+    """``mean_t kappa[t] * per_step[t]`` for a per-step quantity [T]; ``kappa=None`` is uniform ``1/T``.
+
+    The one weighting of the membrane loss: :func:`membrane_loss_terms` and the fused layer
+    (which gets ``per_step`` from its kernels) both call it.
+    """
+    T = per_step.shape[0]
+    if kappa is None:
+        return per_step.mean() / T
+    if kappa.shape != (T,):
+        raise ValueError(f"kappa must have one weight per time step, shape ({T},), got {tuple(kappa.shape)}")
+    return (kappa.to(per_step.dtype) * per_step).mean()
+
+
 def membrane_loss_terms(v_hat: torch.Tensor, v: torch.Tensor, kappa: torch.Tensor | None = None) -> torch.Tensor:
     """``L_mem = mean(kappa[t] * (vhat - V)**2)`` over all elements of [T, ...].
 
@@ -159,8 +192,4 @@ def membrane_loss_terms(v_hat: torch.Tensor, v: torch.Tensor, kappa: torch.Tenso
     """
     T = v_hat.shape[0]
     per_step = (v_hat - v).pow(2).reshape(T, -1).mean(dim=1)  # [T]
-    if kappa is None:
-        return per_step.mean() / T
-    if kappa.shape != (T,):
-        raise ValueError(f"kappa must have one weight per time step, shape ({T},), got {tuple(kappa.shape)}")
-    return (kappa.to(per_step.dtype) * per_step).mean()
+    return kappa_weighted_mean(per_step, kappa)

@@ -35,6 +35,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from mpe_psn.ops.mpe.codes import EST_EXPECTED, EST_HASH, EST_MASK, EST_NOISE
+
 BLOCK = 1024
 
 ONE = np.float32(1.0)
@@ -46,17 +48,14 @@ HALF = np.float32(0.5)
 MASK32 = np.int64(0xFFFFFFFF)
 M1 = np.int64(0x7FEB352D)
 M2 = np.int64(0x846CA68B)
+KEY_STEP = np.int64(0x9E3779B9)
 
-EST_HASH = 0
-EST_NOISE = 1
-EST_EXPECTED = 2
-EST_MASK = 3  # backward only: the forward's 1-byte record of each sample b (CPU path, see cpu_host)
 
 
 @njit(inline="always")
 def _uniform(i, k1, k2):
-    """``noise.hash_uniform`` for one flat index ``i`` (int64 arithmetic masked to 32 bits)."""
-    h = i ^ k1
+    """``noise.hash_index`` for one int64 flat index ``i`` (int64 arithmetic masked to 32 bits)."""
+    h = (i & MASK32) ^ ((k1 + (i >> 32) * KEY_STEP) & MASK32)
     h = h ^ (h >> 16)
     h = (h * M1) & MASK32
     h = h ^ (h >> 15)
@@ -222,6 +221,22 @@ def forward_pass(b0, b1, x, noise, est, est_mode, from_buf, final, store_pot, k1
             elif fast and not write_mask and est_mode == EST_EXPECTED:
                 _forward_row(EST_EXPECTED, True, False, False, False, n, xr, xr, xr, base, k1, k2, tau, theta,
                              st, sr, xr, xr, mr)
+            # refinement (passes >= 2): the first pass, the middle ones, the last
+            elif not final and not from_buf and not write_mask and est_mode == EST_HASH:
+                _forward_row(EST_HASH, False, False, False, False, n, xr, xr, xr, base, k1, k2, tau, theta,
+                             st, xr, xr, vr, mr)
+            elif not final and not from_buf and not write_mask and est_mode == EST_EXPECTED:
+                _forward_row(EST_EXPECTED, False, False, False, False, n, xr, xr, xr, base, k1, k2, tau, theta,
+                             st, xr, xr, vr, mr)
+            elif not final and from_buf and not write_mask:  # no estimate is computed: any est code
+                _forward_row(EST_HASH, False, True, False, False, n, xr, xr, er, base, k1, k2, tau, theta,
+                             st, xr, xr, vr, mr)
+            elif final and from_buf and not store_pot and not write_mask and est_mode == EST_HASH:
+                _forward_row(EST_HASH, True, True, False, False, n, xr, xr, er, base, k1, k2, tau, theta,
+                             st, sr, xr, xr, mr)
+            elif final and from_buf and not store_pot and not write_mask and est_mode == EST_EXPECTED:
+                _forward_row(EST_EXPECTED, True, True, False, False, n, xr, xr, er, base, k1, k2, tau, theta,
+                             st, sr, xr, xr, mr)
             else:
                 _forward_row(est_mode, final, from_buf, store_pot, write_mask, n, xr, nr, er, base, k1, k2, tau, theta,
                              st, sr, vhr, vr, mr)
@@ -333,6 +348,22 @@ def backward_pass(b0, b1, x, noise, est, est_mode, from_buf, final, first, k1, k
                               base, k1, k2, tau, theta, alpha, c, st)
             elif fast and est_mode == EST_EXPECTED:
                 _backward_row(EST_EXPECTED, True, True, False, 0, n, xr, xr, mr, xr, gsr, xr, xr, outr,
+                              base, k1, k2, tau, theta, alpha, c, st)
+            # refinement (passes >= 2), triangular surrogate: the last pass, the middle ones, the first
+            elif surr == 0 and final and not first and from_buf and est_mode == EST_HASH:
+                _backward_row(EST_HASH, True, False, True, 0, n, xr, xr, mr, er, gsr, xr, accr, outr,
+                              base, k1, k2, tau, theta, alpha, c, st)
+            elif surr == 0 and final and not first and from_buf and est_mode == EST_EXPECTED:
+                _backward_row(EST_EXPECTED, True, False, True, 0, n, xr, xr, mr, er, gsr, xr, accr, outr,
+                              base, k1, k2, tau, theta, alpha, c, st)
+            elif surr == 0 and not final and not first and from_buf:  # no estimate is computed
+                _backward_row(EST_HASH, False, False, True, 0, n, xr, xr, mr, er, xr, gvr, accr, outr,
+                              base, k1, k2, tau, theta, alpha, c, st)
+            elif surr == 0 and not final and first and not from_buf and est_mode == EST_HASH:
+                _backward_row(EST_HASH, False, True, False, 0, n, xr, xr, mr, xr, xr, gvr, accr, outr,
+                              base, k1, k2, tau, theta, alpha, c, st)
+            elif surr == 0 and not final and first and not from_buf and est_mode == EST_EXPECTED:
+                _backward_row(EST_EXPECTED, False, True, False, 0, n, xr, xr, mr, xr, xr, gvr, accr, outr,
                               base, k1, k2, tau, theta, alpha, c, st)
             else:
                 _backward_row(est_mode, final, first, from_buf, surr, n, xr, nr, mr, er, gsr, gvr, accr, outr,

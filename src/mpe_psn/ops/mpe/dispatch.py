@@ -6,9 +6,17 @@
   tensors when Triton imports, ``"cpu"`` (numba) for CPU tensors when numba imports, else the
   reference (``mpe_psn.functional``).
 * an explicit fused backend that cannot run here (Triton on a CPU tensor outside the Triton
-  interpreter, numba missing, the CPU kernel on a CUDA tensor, a per-channel threshold, more
-  than 2**31 - 1 elements) falls back to the reference with a one-time warning, never
-  silently to something slower.
+  interpreter, numba missing, the CPU kernel on a CUDA tensor) falls back to the reference
+  with a one-time warning, never silently to something slower.
+* whatever the backend, a per-channel threshold (more than one value) and, on Triton, more
+  than 2**31 - 1 neurons per time step run the reference, with a one-time warning (the
+  kernels take one scalar threshold and an int32 neuron count; ``T * N`` may pass 2**31).
+* never break a user: under ``"auto"`` (without ``MPE_PSN_BACKEND``) a fused kernel that fails
+  to compile or launch is tried once on a small probe per setting (dtype, estimator,
+  refinement, surrogate) before it runs a real layer, and any failure there or in a real
+  forward makes that backend fall back to the reference for the rest of the process, with one
+  warning naming the error. A backend named by the caller (or the environment variable)
+  raises instead. Inside ``torch.compile`` nothing is caught (the probe ran in eager mode).
 
 The path taken is logged once per (request, device type) at INFO on ``logging.getLogger("mpe_psn")``
 (by the first eager call: inside ``torch.compile`` a logger call would break the graph).
@@ -22,16 +30,21 @@ import warnings
 
 import torch
 
-from mpe_psn.functional.mpe import MPEResult, membrane_loss_terms, mpe_psn_unchecked
+from mpe_psn.functional.mpe import MPEResult, check_mpe_args, kappa_weighted_mean, membrane_loss_terms, mpe_psn_unchecked
 from mpe_psn.functional.surrogate import Surrogate, get_surrogate
 
 BACKENDS = ("auto", "reference", "triton", "cpu")
 ENV_VAR = "MPE_PSN_BACKEND"
-MAX_ELEMENTS = 2**31 - 1
+#: the Triton kernels' neuron count per step is an int32
+MAX_NEURONS = 2**31 - 1
 
 logger = logging.getLogger("mpe_psn")
 _logged: set[tuple[str, str, str]] = set()
 _warned: set[str] = set()
+#: fused backends that failed under "auto" in this process: backend -> the error, one line
+_failed: dict[str, str] = {}
+#: settings whose probe (a small forward + backward) passed: (backend, device, dtype, codes...)
+_probed: set[tuple] = set()
 
 
 _status: dict[str, tuple] = {}  # a plain dict (not lru_cache) so torch.compile traces through
@@ -88,8 +101,22 @@ def _unavailable(backend: str, device: torch.device) -> str | None:
     return None
 
 
+def _auto_choice(device: torch.device) -> str:
+    """What "auto" runs on ``device``: the fused kernel of that device unless it is missing or failed."""
+    if device.type == "cuda" and _unavailable("triton", device) is None and "triton" not in _failed:
+        return "triton"
+    if device.type == "cpu" and _unavailable("cpu", device) is None and "cpu" not in _failed:
+        return "cpu"
+    return "reference"
+
+
 def resolve_backend(backend: str, device: "torch.device | str") -> str:
     """The concrete backend (``"reference"``, ``"triton"`` or ``"cpu"``) for tensors on ``device``."""
+    return _resolve(backend, device)[0]
+
+
+def _resolve(backend: str, device: "torch.device | str") -> tuple[str, bool]:
+    """``(chosen, strict)``: strict when the caller (or ``MPE_PSN_BACKEND``) named the backend."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
     device = torch.device(device)
@@ -100,13 +127,9 @@ def resolve_backend(backend: str, device: "torch.device | str") -> str:
             raise ValueError(f"{ENV_VAR}={backend!r} is not one of {list(BACKENDS)}; unset it or pick one of those")
         if backend != "auto":
             requested = f"{ENV_VAR}={backend}"
+    strict = backend != "auto"
     if backend == "auto":
-        if device.type == "cuda" and _unavailable("triton", device) is None:
-            chosen = "triton"
-        elif device.type == "cpu" and _unavailable("cpu", device) is None:
-            chosen = "cpu"
-        else:
-            chosen = "reference"
+        chosen = _auto_choice(device)
     elif backend == "reference":
         chosen = "reference"
     else:
@@ -125,34 +148,84 @@ def resolve_backend(backend: str, device: "torch.device | str") -> str:
     if key not in _logged and not torch.compiler.is_compiling():  # a logger call breaks the graph
         _logged.add(key)
         logger.info("MPE-PSN layer: %s path for %s tensors (requested %s)", chosen, device.type, requested)
-    return chosen
+    return chosen, strict
 
 
-def _fused_or_reference(x: torch.Tensor, threshold, backend: str) -> str:
-    """Resolve, then check the limits of the fused kernels for this call."""
-    chosen = resolve_backend(backend, x.device)
+def _fused_or_reference(x: torch.Tensor, threshold, backend: str) -> tuple[str, bool]:
+    """Resolve, then check the limits of the fused kernels for this call: ``(chosen, strict)``."""
+    chosen, strict = _resolve(backend, x.device)
     if chosen == "reference":
-        return chosen
+        return chosen, strict
     if isinstance(threshold, torch.Tensor) and threshold.numel() != 1:
         _warn_once(
             "threshold-shape",
             f"the fused MPE-PSN kernels take one scalar threshold, got shape {tuple(threshold.shape)}; "
             f"using the reference implementation for this layer",
         )
-        return "reference"
-    if x.numel() > MAX_ELEMENTS:
+        return "reference", strict
+    if chosen == "triton" and x.numel() // max(x.shape[0], 1) > MAX_NEURONS:
         _warn_once(
             "too-large",
-            f"the fused MPE-PSN kernels index up to {MAX_ELEMENTS} elements, got {x.numel()}; "
-            f"using the reference implementation (split the batch to stay fused)",
+            f"the Triton MPE-PSN kernels take up to {MAX_NEURONS} neurons per time step, got "
+            f"{x.numel() // x.shape[0]} (input shape {tuple(x.shape)}); using the reference implementation",
         )
-        return "reference"
+        return "reference", strict
     if x.numel() == 0:
-        return "reference"
-    return chosen
+        return "reference", strict
+    return chosen, strict
 
 
-def _op_args(x, threshold, estimator, refine_steps, noise, surrogate: Surrogate, generator, tau):
+def _give_up(backend: str, error: BaseException) -> None:
+    """Record that ``backend`` failed under "auto" and warn once, naming the error."""
+    reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+    _failed[backend] = reason
+    _warn_once(
+        f"failed/{backend}",
+        f"the fused MPE-PSN backend {backend!r} failed ({reason}); backend='auto' uses the reference "
+        f"implementation from now on (pass backend={backend!r} to see the error raised)",
+    )
+
+
+def _guarded(chosen: str, strict: bool, fused, reference, probe_args: tuple | None):
+    """Run ``fused()``; under "auto", fall back to ``reference()`` if it (or its probe) fails."""
+    if strict or torch.compiler.is_compiling():
+        return fused()
+    try:
+        if probe_args is not None:
+            _probe(chosen, *probe_args)
+        return fused()
+    except torch.cuda.OutOfMemoryError:
+        raise  # the reference needs more memory, not less
+    except Exception as error:  # a compile or launch failure of the fused kernels
+        _give_up(chosen, error)
+        return reference()
+
+
+def _probe(chosen: str, x: torch.Tensor, code: int, passes: int, surrogate_code: int, alpha: float, tau: float) -> None:
+    """Forward and backward of the fused op on a small input with this call's setting, once.
+
+    The same kernel specialisations as the real layer (dtype, estimator, refinement passes,
+    surrogate) compile and launch here, so a failure in the backward surfaces before the
+    real forward, while a fallback is still possible. Raises what the kernels raise.
+    """
+    key = (chosen, x.device, x.dtype, code, min(passes, 3), surrogate_code)
+    if key in _probed:
+        return
+    from mpe_psn.ops.mpe import passes as P
+    from mpe_psn.ops.mpe.op import layer
+
+    T, N = 4, 1031  # more than one program, and N not a multiple of any block
+    with torch.enable_grad():
+        xp = torch.linspace(-2.0, 3.0, T * N, device=x.device).reshape(T, N).to(x.dtype).requires_grad_(True)
+        noise = torch.rand(T, N, device=x.device) if code == P.EST_NOISE else None
+        theta = torch.ones((), dtype=torch.float32, device=x.device, requires_grad=True)
+        spikes, step_err, _ = layer(xp, theta, torch.zeros((), dtype=torch.int64), noise, tau, code, min(passes, 3),
+                                    surrogate_code, alpha, chosen)
+        torch.autograd.grad(spikes.float().sum() + step_err.sum(), [xp, theta])
+    _probed.add(key)
+
+
+def _op_args(x, threshold, tau, estimator, refine_steps, noise, surrogate: Surrogate, generator):
     """Tensors and codes for the custom ops; draws the sample's seed when one is needed."""
     from mpe_psn.ops.mpe import passes as P
     from mpe_psn.ops.mpe.noise import draw_seed
@@ -173,11 +246,16 @@ def _op_args(x, threshold, estimator, refine_steps, noise, surrogate: Surrogate,
             P.SURROGATE_CODES[surrogate.name], float(surrogate.alpha))
 
 
+def _probe_args(args: tuple) -> tuple:
+    x, _, _, _, tau, code, passes, surrogate_code, alpha = args
+    return (x, code, passes, surrogate_code, alpha, tau)
+
+
 def mpe_psn_potentials(
     x: torch.Tensor,
     threshold: "float | torch.Tensor",
-    *,
     tau: float,
+    *,
     estimator: str,
     refine_steps: int,
     noise: torch.Tensor | None,
@@ -191,31 +269,50 @@ def mpe_psn_potentials(
     gradients flow to ``x`` and ``threshold`` through all three outputs.
     """
     surrogate = get_surrogate(surrogate)
-    chosen = _fused_or_reference(x, threshold, backend)
-    if chosen == "reference":
+    chosen, strict = _fused_or_reference(x, threshold, backend)
+
+    def reference() -> MPEResult:
         return mpe_psn_unchecked(x, threshold, tau, estimator, refine_steps, noise, surrogate, generator)
+
+    if chosen == "reference":
+        return reference()
     from mpe_psn.ops.mpe.op import potentials
 
-    spikes, v_hat, v = potentials(*_op_args(x, threshold, estimator, refine_steps, noise, surrogate, generator, tau), chosen)
-    return MPEResult(spikes, v_hat, v)
+    args = _op_args(x, threshold, tau, estimator, refine_steps, noise, surrogate, generator)
+    return _guarded(chosen, strict, lambda: MPEResult(*potentials(*args, chosen)), reference, _probe_args(args))
 
 
-def weighted_step_loss(step_err: torch.Tensor, kappa: torch.Tensor | None) -> torch.Tensor:
-    """``mean_t kappa[t] * step_err[t]`` (``None``: uniform ``1/T``), as ``functional.membrane_loss_terms``."""
-    T = step_err.shape[0]
-    if kappa is None:
-        return step_err.mean() / T
-    if kappa.shape != (T,):
-        raise ValueError(f"kappa must have one weight per time step, shape ({T},), got {tuple(kappa.shape)}")
-    return (kappa.to(step_err.dtype) * step_err).mean()
+def mpe_psn(
+    x: torch.Tensor,
+    threshold: "float | torch.Tensor" = 1.0,
+    tau: float = 0.25,
+    estimator: str = "bernoulli",
+    refine_steps: int = 0,
+    noise: torch.Tensor | None = None,
+    surrogate: "str | Surrogate" = "triangular",
+    alpha: float | None = None,
+    generator: torch.Generator | None = None,
+    backend: str = "auto",
+) -> MPEResult:
+    """:func:`mpe_psn.functional.mpe_psn` (same arguments, same checks) on a chosen ``backend``.
+
+    Returns ``MPEResult(spikes, v_hat, v)``. On a fused backend the Bernoulli sample comes from
+    the counter hash of ``ops.mpe.noise`` (or ``noise``), so the values equal the reference's
+    given that noise; gradients are eager-only (train through :func:`mpe_psn_layer`).
+    """
+    tau, refine_steps, surrogate = check_mpe_args(x, threshold, tau, estimator, refine_steps, noise, surrogate, alpha)
+    return mpe_psn_potentials(
+        x, threshold, tau, estimator=estimator, refine_steps=refine_steps, noise=noise, surrogate=surrogate,
+        generator=generator, backend=backend,
+    )
 
 
 def mpe_psn_layer(
     x: torch.Tensor,
     threshold: "float | torch.Tensor",
-    kappa: torch.Tensor | None,
-    *,
     tau: float = 0.25,
+    kappa: torch.Tensor | None = None,
+    *,
     estimator: str = "bernoulli",
     refine_steps: int = 0,
     noise: torch.Tensor | None = None,
@@ -226,17 +323,30 @@ def mpe_psn_layer(
     """What a network layer needs: ``(spikes, L_mem)``.
 
     ``L_mem = mean over all elements of kappa[t] * (vhat - V)**2`` (kappa [T], or None for
-    uniform 1/T). Fused paths never store vhat or V: the op returns the per-step mean squared
-    error and the backward recomputes everything from ``x`` and the seed. Gradients reach
-    ``x``, ``threshold`` (tensor) and ``kappa``.
+    uniform 1/T; :func:`mpe_psn.functional.kappa_weighted_mean`). Fused paths never store vhat
+    or V: the op returns the per-step mean squared error and the backward recomputes
+    everything from ``x`` and the seed. Gradients reach ``x``, ``threshold`` (tensor) and ``kappa``.
     """
+    if isinstance(tau, torch.Tensor) or not isinstance(tau, (int, float)):
+        raise TypeError(
+            f"tau must be a number (the decay factor), got {type(tau).__name__}; the argument order is "
+            f"mpe_psn_layer(x, threshold, tau, kappa, ...)"
+        )
     surrogate = get_surrogate(surrogate)
-    chosen = _fused_or_reference(x, threshold, backend)
-    if chosen == "reference":
+    chosen, strict = _fused_or_reference(x, threshold, backend)
+
+    def reference() -> tuple[torch.Tensor, torch.Tensor]:
         result = mpe_psn_unchecked(x, threshold, tau, estimator, refine_steps, noise, surrogate, generator)
         return result.spikes, membrane_loss_terms(result.v_hat, result.v, kappa)
-    from mpe_psn.ops.mpe.op import layer
 
-    args = _op_args(x, threshold, estimator, refine_steps, noise, surrogate, generator, tau)
-    spikes, step_err, _ = layer(*args, chosen)
-    return spikes, weighted_step_loss(step_err, kappa)
+    if chosen == "reference":
+        return reference()
+    from mpe_psn.ops.mpe.op import run_layer
+
+    args = _op_args(x, threshold, tau, estimator, refine_steps, noise, surrogate, generator)
+
+    def fused() -> tuple[torch.Tensor, torch.Tensor]:
+        spikes, step_err, _ = run_layer(*args, chosen)
+        return spikes, kappa_weighted_mean(step_err, kappa)
+
+    return _guarded(chosen, strict, fused, reference, _probe_args(args))

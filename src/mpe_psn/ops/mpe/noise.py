@@ -7,26 +7,28 @@ reproduces a fused run bit for bit.
 
 The hash is Chris Wellons' "lowbias32" finaliser with two 31-bit keys mixed in::
 
-    h = i ^ k1
+    h = lo ^ (k1 + hi * 0x9E3779B9)       i = hi * 2**32 + lo (hi = 0 below 2**32 elements)
     h ^= h >> 16;  h *= 0x7FEB352D
     h ^= h >> 15;  h ^= k2;  h *= 0x846CA68B
     h ^= h >> 16
     u = (h >> 8) * 2**-24                 a float32 in [0, 1), exact on a 2**-24 grid
 
 all in uint32 arithmetic (multiplication wraps mod 2**32). ``(k1, k2)`` come from the seed by
-splitmix64 (:func:`seed_keys`). For a fixed key the map ``i -> h`` is a bijection of 32-bit
-integers, so no two elements of one tensor (fewer than 2**31 elements) share a hash input.
+splitmix64 (:func:`seed_keys`). For a fixed key the map ``lo -> h`` is a bijection of 32-bit
+integers, so no two elements among the first 2**32 share a hash input; every further 2**32
+elements get their own key. Indices are int64 in every backend (see :func:`hash_index`).
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["M1", "M2", "MASK32", "seed_keys", "hash_uniform", "draw_seed"]
+__all__ = ["M1", "M2", "MASK32", "KEY_STEP", "seed_keys", "hash_index", "hash_uniform", "draw_seed"]
 
 M1 = 0x7FEB352D
 M2 = 0x846CA68B
 MASK32 = 0xFFFFFFFF
+KEY_STEP = 0x9E3779B9  # the key of the elements from hi * 2**32 on is k1 + hi * KEY_STEP (mod 2**32)
 _MASK64 = (1 << 64) - 1
 
 
@@ -50,19 +52,24 @@ def draw_seed(generator: torch.Generator | None = None) -> torch.Tensor:
     return seed.cpu()
 
 
+def hash_index(index: torch.Tensor, k1: int, k2: int) -> torch.Tensor:
+    """The uniform float32 of each int64 flat index in ``index`` (any shape) for keys ``(k1, k2)``."""
+    index = index.to(torch.int64)
+    key = (k1 + (index >> 32) * KEY_STEP) & MASK32
+    h = (index & MASK32) ^ key
+    h = h ^ (h >> 16)
+    h = (h * M1) & MASK32
+    h = h ^ (h >> 15)
+    h = h ^ k2
+    h = (h * M2) & MASK32  # int64 products wrap; the low 32 bits are exact
+    h = h ^ (h >> 16)
+    return (h >> 8).to(torch.float32) * (2.0**-24)
+
+
 def hash_uniform(seed: int, shape: "tuple[int, ...] | torch.Size", device: "torch.device | str" = "cpu") -> torch.Tensor:
     """The fused kernels' uniform noise for a contiguous tensor of ``shape``, as float32."""
     k1, k2 = seed_keys(seed)
     numel = 1
     for size in shape:
         numel *= int(size)
-    if numel >= 2**31:
-        raise ValueError(f"hash noise is defined for fewer than 2**31 elements, got {numel}")
-    h = torch.arange(numel, dtype=torch.int64, device=device) ^ k1
-    h = h ^ (h >> 16)
-    h = (h * M1) & MASK32
-    h = h ^ (h >> 15)
-    h = h ^ k2
-    h = (h * M2) & MASK32
-    h = h ^ (h >> 16)
-    return ((h >> 8).to(torch.float32) * (2.0**-24)).reshape(tuple(shape))
+    return hash_index(torch.arange(numel, dtype=torch.int64, device=device), k1, k2).reshape(tuple(shape))

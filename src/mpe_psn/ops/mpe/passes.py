@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-EST_HASH, EST_NOISE, EST_EXPECTED, EST_MASK = 0, 1, 2, 3
-SURROGATE_CODES = {"triangular": 0, "sigmoid": 1, "arctan": 2}
+from mpe_psn.ops.mpe.codes import EST_EXPECTED, EST_HASH, EST_MASK, EST_NOISE, SURROGATE_CODES  # noqa: F401
 
 
 def is_constant(t: torch.Tensor) -> bool:

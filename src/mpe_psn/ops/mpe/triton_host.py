@@ -1,20 +1,88 @@
 """Launch the Triton kernels (``triton_kernels``) on torch tensors [T, N].
 
-Block size and warps: 256 neurons and 4 warps per program on the GPU (the first fused
-kernel's best setting in ANCHORS.md; ``MPE_PSN_TRITON_BLOCK`` overrides it for tuning).
-Under the interpreter, one large block (up to 1024) keeps the Python-level loop short.
+Block size and warps: on the GPU, ``triton.autotune`` times the settings of
+``triton_kernels.TUNING_CONFIGS`` on the first launch of each (T, N) and keeps the fastest
+(around the first kernel's best setting, 256 neurons and 4 warps, see docs/design.md "Speed
+measurements that set the targets"). ``MPE_PSN_TRITON_BLOCK`` (a power of two, 32 to 4096)
+skips the tuning and uses that block (4 warps up to 512, else 8). Under the interpreter, one
+large block (up to 1024) keeps the Python-level loop short.
+
+Every launch goes through :func:`_launch`, which records its :class:`Spec` (kernel, input
+dtype, constexpr flags) in ``LAUNCHED``; :func:`specializations` lists every spec the host can
+launch, and the tests compile each of them for sm_80 and sm_90 and check ``LAUNCHED`` against
+the list. Unused pointer arguments always get the 0-dim float32 threshold as a stand-in, so a
+spec fixes the kernel's signature.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+from typing import NamedTuple
 
 import torch
 import triton
 
+from mpe_psn.ops.mpe import codes
 from mpe_psn.ops.mpe import triton_kernels as K
 from mpe_psn.ops.mpe.passes import PassConfig, is_constant
+
+BLOCK_ENV = "MPE_PSN_TRITON_BLOCK"
+#: the kernels take fewer than this many neurons per step (int32 ``N``); larger layers use the reference
+MAX_NEURONS = 2**31 - 1
+DTYPES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+ESTIMATOR_CODES = (codes.EST_HASH, codes.EST_NOISE, codes.EST_EXPECTED)
+#: (FROM_BUF, FINAL, STORE) of every forward launch in ``passes.run_forward`` / ``run_backward``
+FORWARD_FLAGS = ((False, False, False), (True, False, False), (False, True, False), (True, True, False),
+                 (False, True, True), (True, True, True))
+#: (FROM_BUF, FINAL, FIRST) of every backward launch in ``passes.run_backward``
+BACKWARD_FLAGS = ((False, True, True), (True, True, False), (True, False, False), (False, False, True))
+
+
+class Spec(NamedTuple):
+    """One compiled specialisation: kernel name, x's dtype and the constexpr flags (sorted)."""
+
+    kernel: str
+    dtype: str
+    constexprs: tuple[tuple[str, object], ...]
+
+
+LAUNCHED: set[Spec] = set()
+
+
+def specializations() -> list[Spec]:
+    """Every (kernel, dtype, constexprs) the host may launch (times each of ``K.TUNING_CONFIGS``)."""
+    specs = []
+    for dtype, est in itertools.product(DTYPES.values(), ESTIMATOR_CODES):
+        for from_buf, final, store in FORWARD_FLAGS:
+            specs.append(_spec("forward_kernel", dtype, EST=est, FROM_BUF=from_buf, FINAL=final, STORE=store))
+        for from_buf, final, first in BACKWARD_FLAGS:
+            specs.append(_spec("backward_kernel", dtype, EST=est, FROM_BUF=from_buf, FINAL=final, FIRST=first))
+    return specs
+
+
+def _spec(kernel: str, dtype: str, **constexprs) -> Spec:
+    return Spec(kernel, dtype, tuple(sorted(constexprs.items())))
+
+
+def signature(spec: Spec) -> dict[str, str]:
+    """The Triton signature of ``spec``'s kernel (pointer dtypes as the host passes them)."""
+    flags = dict(spec.constexprs)
+    x = "*" + spec.dtype
+    if spec.kernel == "forward_kernel":
+        pointers = dict.fromkeys(("x_ptr", "noise_ptr", "est_ptr", "s_ptr", "vhat_ptr", "v_ptr", "part_ptr", "theta_ptr"), "*fp32")
+        pointers.update(x_ptr=x, s_ptr=x if flags["FINAL"] else "*fp32")
+        scalars = {"T": "i32", "N": "i32", "k1": "i32", "k2": "i32", "tau": "fp32"}
+        names = ("EST", "FROM_BUF", "FINAL", "STORE", "BLOCK")
+    else:
+        pointers = dict.fromkeys(("x_ptr", "noise_ptr", "est_ptr", "gs_ptr", "coef_ptr", "gv_ptr", "acc_ptr", "gx_ptr",
+                                  "gest_ptr", "gth_ptr", "theta_ptr"), "*fp32")
+        pointers.update(x_ptr=x, gs_ptr=x if flags["FINAL"] else "*fp32", gx_ptr=x if flags["FIRST"] else "*fp32")
+        scalars = {"T": "i32", "N": "i32", "k1": "i32", "k2": "i32", "tau": "fp32", "alpha": "fp32", "surr": "i32",
+                   "gs_step": "i32"}
+        names = ("EST", "FROM_BUF", "FINAL", "FIRST", "BLOCK")
+    return {**pointers, **scalars, **dict.fromkeys(names, "constexpr")}
 
 
 @contextlib.contextmanager
@@ -32,43 +100,76 @@ def _interpreter_scope():
         os.environ.pop("TRITON_INTERPRET", None)
 
 
-def _block(N: int) -> tuple[int, int]:
+def block_override() -> tuple[int, int] | None:
+    """``(BLOCK, num_warps)`` from ``MPE_PSN_TRITON_BLOCK``, or None (autotune)."""
+    value = os.environ.get(BLOCK_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        block = int(value)
+    except ValueError:
+        block = -1
+    if block < 32 or block > 4096 or block & (block - 1):
+        raise ValueError(f"{BLOCK_ENV}={value!r} must be a power of two from 32 to 4096 (or unset to autotune)")
+    return block, 4 if block <= 512 else 8
+
+
+def launch_setting(N: int) -> tuple[int, int] | None:
+    """The fixed ``(BLOCK, num_warps)`` for N neurons, or None when the autotuner picks one."""
     if K.INTERPRETED:
         return min(1024, triton.next_power_of_2(max(N, 16))), 4
-    block = int(os.environ.get("MPE_PSN_TRITON_BLOCK", "256"))
-    return block, 4 if block <= 512 else 8
+    return block_override()
+
+
+def _launch(kernel_name: str, x: torch.Tensor, N: int, args: tuple, flags: dict) -> None:
+    """Launch ``kernel_name`` over the neuron blocks (autotuned, or the fixed setting)."""
+    LAUNCHED.add(_spec(kernel_name, DTYPES[x.dtype], **flags))
+    fixed = launch_setting(N)
+    with _interpreter_scope():
+        if fixed is None:
+            tuned = K.forward_tuned if kernel_name == "forward_kernel" else K.backward_tuned
+            tuned[lambda meta: (triton.cdiv(N, meta["BLOCK"]),)](*args, **flags, enable_fp_fusion=False)
+        else:
+            block, warps = fixed
+            kernel = getattr(K, kernel_name)
+            kernel[(triton.cdiv(N, block),)](*args, **flags, BLOCK=block, num_warps=warps, enable_fp_fusion=False)
+
+
+def _max_programs(N: int) -> int:
+    """Rows for per-program partial sums: enough for the smallest block any launch may use."""
+    fixed = launch_setting(N)
+    smallest = fixed[0] if fixed is not None else min(block for block, _ in K.TUNING_CONFIGS)
+    return triton.cdiv(N, smallest)
 
 
 def forward_pass(x, noise, est, cfg: PassConfig, final, store_pot, spikes, vhat_out, v_out, mask_out=None):
     """One pass (``mask_out`` is not used: the GPU re-hashes, which costs no memory traffic)."""
     T, N = x.shape
-    block, warps = _block(N)
-    nprog = triton.cdiv(N, block)
-    part = torch.empty((nprog, T), dtype=torch.float32, device=x.device) if final else x
-    with _interpreter_scope():
-        K.forward_kernel[(nprog,)](
-            x, x if noise is None else noise, x if est is None else est,
-            spikes if final else x, vhat_out if store_pot else x, v_out if v_out is not None else x,
-            part, cfg.theta, T, N, cfg.k1, cfg.k2, cfg.tau,
-            EST=cfg.est_mode, FROM_BUF=est is not None, FINAL=final, STORE=store_pot, BLOCK=block,
-            num_warps=warps, enable_fp_fusion=False,
-        )
+    unused = cfg.theta
+    part = torch.zeros((_max_programs(N), T), dtype=torch.float32, device=x.device) if final else unused
+    args = (
+        x, unused if noise is None else noise, unused if est is None else est,
+        spikes if final else unused, vhat_out if store_pot else unused, v_out if v_out is not None else unused,
+        part, cfg.theta, T, N, cfg.k1, cfg.k2, cfg.tau,
+    )
+    _launch("forward_kernel", x, N, args, dict(EST=cfg.est_mode, FROM_BUF=est is not None, FINAL=final, STORE=store_pot))
     return part.sum(dim=0) if final else None
 
 
 def backward_pass(x, noise, est, cfg: PassConfig, final, first, g_spikes, coef, g_v, acc, gx, g_est, mask=None):
     T, N = x.shape
-    block, warps = _block(N)
-    nprog = triton.cdiv(N, block)
-    g_theta = torch.empty(nprog, dtype=torch.float32, device=x.device)
-    with _interpreter_scope():
-        K.backward_kernel[(nprog,)](
-            x, x if noise is None else noise, x if est is None else est,
-            g_spikes if final else x, coef.to(x.device), x if g_v is None else g_v, x if acc is None else acc,
-            gx if first else x, x if g_est is None else g_est, g_theta, cfg.theta,
-            T, N, cfg.k1, cfg.k2, cfg.tau, cfg.alpha,
-            EST=cfg.est_mode, FROM_BUF=est is not None, FINAL=final, FIRST=first, SURR=cfg.surrogate,
-                GS_CONST=bool(final and is_constant(g_spikes)), BLOCK=block,
-            num_warps=warps, enable_fp_fusion=False,
-        )
+    unused = cfg.theta
+    g_theta = torch.zeros(_max_programs(N), dtype=torch.float32, device=x.device)
+    gs_step = 1
+    if final:
+        if is_constant(g_spikes):  # the gradient of spikes.sum(): one value, read by every element
+            g_spikes, gs_step = g_spikes[:1, :1].reshape(1), 0
+        g_spikes = g_spikes.to(x.dtype)
+    args = (
+        x, unused if noise is None else noise, unused if est is None else est,
+        g_spikes if final else unused, coef.to(x.device), unused if g_v is None else g_v, unused if acc is None else acc,
+        gx if first else unused, unused if g_est is None else g_est, g_theta, cfg.theta,
+        T, N, cfg.k1, cfg.k2, cfg.tau, cfg.alpha, cfg.surrogate, gs_step,
+    )
+    _launch("backward_kernel", x, N, args, dict(EST=cfg.est_mode, FROM_BUF=est is not None, FINAL=final, FIRST=first))
     return g_theta.sum()

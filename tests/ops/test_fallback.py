@@ -1,0 +1,99 @@
+"""Never break a user: under backend="auto" a fused kernel that fails falls back to the
+reference with one warning naming the error; a backend named by the caller raises.
+
+The failures are forced by replacing a kernel launcher with one that raises (as a compile
+error or a launch error would), on the CPU kernel and on the interpreted Triton kernels.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from tests.ops.kernel_helpers import needs_triton
+
+from mpe_psn.ops import mpe_psn_layer
+from mpe_psn.ops.mpe import cpu_host, dispatch
+
+
+@pytest.fixture(autouse=True)
+def fresh_dispatch_state(monkeypatch):
+    for name in ("_warned", "_probed", "_logged"):
+        monkeypatch.setattr(dispatch, name, set())
+    monkeypatch.setattr(dispatch, "_failed", {})
+    monkeypatch.delenv("MPE_PSN_BACKEND", raising=False)
+
+
+def _broken(*args, **kwargs):
+    raise RuntimeError("PTXASError: ptxas fatal: out of registers (forced)")
+
+
+def _reference(x, refine_steps=0):
+    return mpe_psn_layer(x, 1.0, 0.25, estimator="expected", refine_steps=refine_steps, backend="reference")
+
+
+@pytest.mark.parametrize("launcher", ["forward_pass", "backward_pass"])
+def test_auto_falls_back_once_with_a_warning_naming_the_error(monkeypatch, launcher):
+    monkeypatch.setattr(cpu_host, launcher, _broken)
+    x = torch.randn(4, 3, 50, requires_grad=True)
+    with pytest.warns(RuntimeWarning, match=r"backend 'cpu' failed \(RuntimeError: PTXASError: ptxas fatal.*forced\)"):
+        spikes, loss = mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend="auto")
+    ref_spikes, ref_loss = _reference(x)
+    assert torch.equal(spikes, ref_spikes) and torch.equal(loss, ref_loss)
+    (spikes.sum() + loss).backward()  # training goes on, on the reference path
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one warning only: later calls go straight to the reference
+        again, _ = mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend="auto", refine_steps=1)
+    assert torch.equal(again, _reference(x, refine_steps=1)[0])
+    assert dispatch.resolve_backend("auto", "cpu") == "reference"
+
+
+@pytest.mark.parametrize("launcher", ["forward_pass", "backward_pass"])
+def test_a_named_backend_raises(monkeypatch, launcher):
+    monkeypatch.setattr(cpu_host, launcher, _broken)
+    x = torch.randn(4, 50, requires_grad=True)
+    with pytest.raises(RuntimeError, match="ptxas fatal"):
+        spikes, loss = mpe_psn_layer(x, 1.0, 0.25, backend="cpu")
+        (spikes.sum() + loss).backward()
+    monkeypatch.setenv("MPE_PSN_BACKEND", "cpu")  # the environment variable names it too
+    with pytest.raises(RuntimeError, match="ptxas fatal"):
+        spikes, loss = mpe_psn_layer(x, 1.0, 0.25, backend="auto")
+        (spikes.sum() + loss).backward()
+
+
+def test_out_of_memory_is_not_swallowed(monkeypatch):
+    def oom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (forced)")
+
+    monkeypatch.setattr(cpu_host, "forward_pass", oom)
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        mpe_psn_layer(torch.randn(3, 8), 1.0, 0.25, backend="auto")
+
+
+def test_a_working_kernel_is_probed_once_per_setting(monkeypatch):
+    calls = []
+    real = cpu_host.backward_pass
+    monkeypatch.setattr(cpu_host, "backward_pass", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x = torch.randn(3, 20)
+    for _ in range(3):
+        mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend="auto")
+    assert len(calls) == 1  # the probe's backward, once; the calls themselves needed no backward
+    mpe_psn_layer(x, 1.0, 0.25, estimator="expected", refine_steps=1, backend="auto")
+    assert len(calls) == 3  # a new setting (two passes): probed again
+
+
+@needs_triton
+def test_triton_under_auto_falls_back(monkeypatch):
+    """As a CUDA tensor would see it: auto picks Triton, whose launch fails."""
+    from mpe_psn.ops.mpe import triton_host
+
+    monkeypatch.setattr(dispatch, "_auto_choice", lambda device: "triton" if "triton" not in dispatch._failed else "reference")
+    monkeypatch.setattr(triton_host, "forward_pass", _broken)
+    x = torch.randn(3, 2, 10)
+    with pytest.warns(RuntimeWarning, match="backend 'triton' failed .*ptxas fatal"):
+        spikes, _ = mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend="auto")
+    assert torch.equal(spikes, _reference(x)[0])
+    with pytest.raises(RuntimeError, match="ptxas fatal"):
+        mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend="triton")

@@ -1,0 +1,166 @@
+"""Every Triton specialisation the host can launch compiles for sm_80 and sm_90, without spills.
+
+``tests/ops/triton_compile_report.json`` holds registers and spills of each (kernel, dtype,
+constexprs, BLOCK, warps, arch), written by ``python -m mpe_psn.ops.mpe.triton_compile
+tests/ops/triton_compile_report.json`` (about 3-4 minutes on 2 cores for all 540). Here:
+
+* the report is current (its fingerprint of the kernel sources and the spec list matches) and
+  covers exactly the launchable set, none spilling;
+* a sample (the most register-hungry spec of each kernel, dtype and arch) is compiled now,
+  without error or spill, and with the report's Triton and ptxas to the report's register
+  counts: a few seconds. ``MPE_PSN_COMPILE_ALL=1`` compiles all of them;
+* the interpreted host, driven through every code path, launches only specs in the list,
+  and on a GPU it launches them autotuned over exactly the compiled configs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("triton")
+pytest.importorskip("triton.backends.nvidia.compiler")
+
+from tests.ops.kernel_helpers import TRITON_ON_CPU  # noqa: E402
+
+from mpe_psn.ops.mpe import triton_compile as C  # noqa: E402
+from mpe_psn.ops.mpe import triton_host as H  # noqa: E402
+
+REPORT = Path(__file__).with_name("triton_compile_report.json")
+REGENERATE = "regenerate it: python -m mpe_psn.ops.mpe.triton_compile tests/ops/triton_compile_report.json"
+
+
+def _key(row: dict) -> tuple:
+    return (row["kernel"], row["arch"], row["dtype"], row["constexprs"], row["block"], row["num_warps"])
+
+
+def _expected_keys(configs) -> set[tuple]:
+    keys = set()
+    for spec in H.specializations():
+        flags = ",".join(f"{k}={int(v)}" for k, v in spec.constexprs)
+        for arch in C.ARCHS:
+            for block, warps in configs:
+                keys.add((spec.kernel, arch, spec.dtype, flags, block, warps))
+    return keys
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    data = json.loads(REPORT.read_text())
+    assert data["sources"] == C.source_fingerprint(), f"the compile report is stale (kernels or specs changed); {REGENERATE}"
+    return data
+
+
+def _same_toolchain(report: dict) -> bool:
+    """Registers are compared only with the Triton and ptxas that wrote the report."""
+    return report["toolchain"] == C.toolchain()
+
+
+def test_report_covers_every_launchable_spec_without_spills(report):
+    from mpe_psn.ops.mpe import triton_kernels
+
+    assert [tuple(c) for c in report["configs"]] == list(triton_kernels.TUNING_CONFIGS)
+    keys = [_key(r) for r in report["rows"]]
+    assert len(keys) == len(set(keys))
+    assert set(keys) == _expected_keys(triton_kernels.TUNING_CONFIGS)
+    spilling = [r for r in report["rows"] if r["spill_stores"] or r["spill_loads"]]
+    assert not spilling, f"{len(spilling)} specialisations spill, e.g. {spilling[:3]}"
+    print("\n" + C.summary([C.CompiledKernel(**r) for r in report["rows"]]))
+
+
+def _sample(report: dict, arch: int) -> list[dict]:
+    """Per kernel and dtype on ``arch``: the spec with the most registers (ties: the first)."""
+    best: dict[tuple, dict] = {}
+    for row in report["rows"]:
+        if row["arch"] != arch:
+            continue
+        key = (row["kernel"], row["dtype"])
+        if key not in best or row["registers"] > best[key]["registers"]:
+            best[key] = row
+    return list(best.values())
+
+
+@pytest.mark.parametrize("arch", C.ARCHS)
+def test_compiles_now_as_reported(report, arch):
+    """In a fresh process (this one runs Triton interpreted): the sample, or all with MPE_PSN_COMPILE_ALL=1."""
+    every = os.environ.get("MPE_PSN_COMPILE_ALL") == "1"
+    rows = [r for r in report["rows"] if r["arch"] == arch] if every else _sample(report, arch)
+    compiled = C.compile_in_subprocess(rows)
+    assert [_key(c) for c in compiled] == [_key(r) for r in rows]
+    for now, then in zip(compiled, rows):
+        assert now["spill_stores"] == now["spill_loads"] == 0, now
+        if _same_toolchain(report):
+            assert now["registers"] == then["registers"], (now, then, REGENERATE)
+    if not _same_toolchain(report):
+        pytest.skip(f"compiled without errors or spills, but with {C.toolchain()} instead of the report's "
+                    f"{report['toolchain']}: registers not compared; {REGENERATE}")
+
+
+@pytest.mark.skipif(not TRITON_ON_CPU, reason="needs the Triton interpreter")
+def test_host_launches_only_compiled_specs(monkeypatch):
+    """Drive every path of the interpreted host: estimators x refinement x dtypes x ops."""
+    from mpe_psn.ops import mpe_psn as fused_mpe_psn
+    from mpe_psn.ops import mpe_psn_layer
+
+    monkeypatch.setattr(H, "LAUNCHED", set())
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        x = torch.randn(3, 37, generator=g).to(dtype)
+        noise = torch.rand(3, 37, generator=g)
+        for options in (dict(), dict(noise=noise), dict(estimator="expected")):
+            for refine in (0, 2):
+                xl = x.clone().requires_grad_(True)
+                spikes, loss = mpe_psn_layer(xl, 1.0, 0.25, refine_steps=refine, backend="triton", **options)
+                (spikes.float().sum() + loss).backward()  # an expanded scalar gradient
+                spikes, loss = mpe_psn_layer(xl, 1.0, 0.25, refine_steps=refine, backend="triton", **options)
+                torch.autograd.grad((spikes.float() * torch.rand(spikes.shape, generator=g)).sum() + loss, xl)
+                fused_mpe_psn(x, 1.0, 0.25, refine_steps=refine, backend="triton", **options)
+    listed = set(H.specializations())
+    assert H.LAUNCHED, "nothing was launched"
+    assert H.LAUNCHED <= listed, sorted(H.LAUNCHED - listed)
+    assert H.LAUNCHED == listed, f"specs listed but never launched: {sorted(listed - H.LAUNCHED)}"
+
+
+def test_gpu_launches_are_autotuned_over_the_compiled_configs(monkeypatch):
+    from mpe_psn.ops.mpe import triton_kernels as K
+
+    monkeypatch.setattr(K, "INTERPRETED", False)
+    monkeypatch.delenv(H.BLOCK_ENV, raising=False)
+    assert H.launch_setting(10_000) is None  # autotuned
+    for tuned in (K.forward_tuned, K.backward_tuned):
+        assert [(c.kwargs["BLOCK"], c.num_warps) for c in tuned.configs] == list(K.TUNING_CONFIGS)
+        assert list(tuned.keys) == ["T", "N"]
+    assert H._max_programs(1000) == -(-1000 // min(b for b, _ in K.TUNING_CONFIGS))
+
+
+def test_block_override(monkeypatch):
+    from mpe_psn.ops.mpe import triton_kernels as K
+
+    monkeypatch.setattr(K, "INTERPRETED", False)
+    monkeypatch.setenv(H.BLOCK_ENV, "1024")
+    assert H.launch_setting(10_000) == (1024, 8)
+    monkeypatch.setenv(H.BLOCK_ENV, "128")
+    assert H.launch_setting(10_000) == (128, 4)
+    for bad in ("100", "16", "8192", "big"):
+        monkeypatch.setenv(H.BLOCK_ENV, bad)
+        with pytest.raises(ValueError, match="MPE_PSN_TRITON_BLOCK=.* must be a power of two from 32 to 4096"):
+            H.launch_setting(10_000)
+
+
+def test_runtime_specialises_only_on_the_spec():
+    """Integers are never specialised on their value nor pointers on their alignment, so a
+    launch compiles exactly the (signature, constexprs) that the compile check compiled."""
+    from mpe_psn.ops.mpe import triton_kernels as K
+
+    lists = {"forward_kernel": (K.FORWARD_POINTERS, K.FORWARD_INTS), "backward_kernel": (K.BACKWARD_POINTERS, K.BACKWARD_INTS)}
+    for spec in H.specializations()[:1] + [s for s in H.specializations() if s.kernel == "backward_kernel"][:1]:
+        sig = H.signature(spec)
+        pointers, ints = lists[spec.kernel]
+        assert sorted(pointers) == sorted(n for n, t in sig.items() if t.startswith("*"))
+        assert sorted(ints) == sorted(n for n, t in sig.items() if t == "i32")
+        kernel = getattr(K, spec.kernel)
+        assert list(sig) == list(getattr(kernel, "arg_names", None) or kernel.fn.__code__.co_varnames[:len(sig)])
