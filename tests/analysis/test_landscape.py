@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mpe_psn.analysis.batches import time_major_batches
+from mpe_psn.models.batches import time_major_batches
 from mpe_psn.analysis.landscape import (
     evaluate_loss,
     filter_normalized_direction,

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mpe_psn.analysis.refine import default_steps, refinement_dial
-from mpe_psn.analysis.batches import predictions
+from mpe_psn.models.batches import predict
 
 from .conftest import T, TinyNet
 
@@ -27,7 +27,7 @@ def test_refinement_dial_rows(tiny_mpe, batches):
     lif_net = TinyNet("lif").eval()
     lif_net.load_state_dict({k: v for k, v in tiny_mpe.state_dict().items() if "kappa" not in k})
     with torch.no_grad():
-        correct = sum(int((predictions(lif_net(x.transpose(0, 1))) == y).sum()) for x, y in batches)
+        correct = sum(int((predict(lif_net(x.transpose(0, 1))) == y).sum()) for x, y in batches)
     assert rows[T - 1]["accuracy"] == correct / 15
     assert result["exact_lif"]["accuracy"] == correct / 15  # the swapped-in sequential LIF
     assert type(tiny_mpe.n1).__name__ == "MPEPSN"  # swapped back

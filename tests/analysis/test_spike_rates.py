@@ -43,7 +43,7 @@ def test_spike_rates_max_batches_and_errors(tiny_mpe, batches):
 
 
 def test_spikingjelly_neurons_are_recognised_by_their_base_class():
-    from mpe_psn.analysis.layers import is_spiking, neuron_kind
+    from mpe_psn.models.probe import is_spiking, neuron_kind
 
     BaseNode = type("BaseNode", (torch.nn.Module,), {"__module__": "spikingjelly.activation_based.neuron"})
     LIFNode = type("LIFNode", (BaseNode,), {"__module__": "spikingjelly.activation_based.neuron"})

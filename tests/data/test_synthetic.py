@@ -144,7 +144,7 @@ class _TopOfRange:
 @pytest.mark.parametrize("size", [16, 17, 21])
 @pytest.mark.parametrize("kind_draw", [0.0, 0.9])  # square, disk
 def test_hops_stay_in_the_frame_at_the_worst_case(size, kind_draw):
-    from mpe_psn.data.synthetic import _Canvas, _scene
+    from mpe_psn.data.synthetic_camera import _Canvas, _scene
 
     canvas = _Canvas(size)
     big = _Canvas(size + 40)  # the same blob drawn with room to spare, shifted by 20 pixels
@@ -157,3 +157,23 @@ def test_hops_stay_in_the_frame_at_the_worst_case(size, kind_draw):
         full_area = big.shape(shape, 20 + size / 2, 20 + size / 2, half).sum()
         for mask in masks:
             assert mask.sum() > 0.97 * full_area, (label, size, mask.sum(), full_area)
+
+
+def test_cache_key_ignores_comments_and_docstrings_but_not_code():
+    from pathlib import Path
+
+    import mpe_psn.data.synthetic_camera as camera
+    from mpe_psn.data.synthetic import cache_params, code_digest
+
+    source = Path(camera.__file__).read_text(encoding="utf-8")
+    assert "_EDGE = 0.35" in source and '"""The built-in dataset' in source
+    reworded = source.replace('"""The built-in dataset', '"""Reworded: the built-in dataset', 1)
+    commented = reworded.replace("_EDGE = 0.35", "# a new comment\n\n_EDGE = 0.35  # edited comment", 1)
+    edited = source.replace("_EDGE = 0.35", "_EDGE = 0.36", 1)
+    assert code_digest([commented]) == code_digest([source])
+    assert code_digest([edited]) != code_digest([source])
+    config = SyntheticConfig(**SMALL)
+    key = cache_params(config, "train")
+    assert key == cache_params(SyntheticConfig(**SMALL), "train")  # the same parameters, the same key
+    assert cache_params(SyntheticConfig(noise=0.03, **SMALL), "train") != key
+    assert cache_params(config, "test") != key

@@ -1,4 +1,4 @@
-"""Networks: output shapes, the SPEC's layer structure, neuron swap, input checks."""
+"""Networks: output shapes, the layer structure of docs/design.md, neuron swap, input checks."""
 
 from __future__ import annotations
 

@@ -124,8 +124,10 @@ def test_train_command_reports_bad_settings_in_one_line(capsys, tmp_path):
     assert cli.main(["train", "--set", "lrr=3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mpe-psn train: error: command line: unknown config key 'lrr' (did you mean 'lr'?)")
-    assert cli.main(["train", "--lr", "-1"]) == 2
-    assert "config key 'lr' must be a positive number, got -1.0" in capsys.readouterr().err
-    assert cli.main(["train", "--resume", str(tmp_path / "nothing")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["train", "--set", "lr=-1"]) == 2
+    assert "config key 'lr' must be a positive number, got -1" in capsys.readouterr().err
+    for flags, message in ((["--lr", "-1"], "argument --lr: must be a positive number, got -1"),
+                           (["--resume", str(tmp_path / "nothing")], "argument --resume: " + str(tmp_path / "nothing") + " does not exist")):
+        assert cli.main(["train", *flags]) == 2
+        assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())

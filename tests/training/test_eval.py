@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from mpe_psn import cli
-from mpe_psn.training.evaluate import evaluate, predict
+from mpe_psn.models.batches import predict
+from mpe_psn.training.evaluate import evaluate
 from mpe_psn.training.report import evaluate_checkpoint, summarize
 
 
@@ -61,9 +62,25 @@ def test_eval_json_report(trained_run, capsys):
 
 
 def test_bernoulli_estimator_is_averaged_over_seeds(trained_run):
+    import statistics
+
+    from mpe_psn.data import build_dataset, build_loader
+    from mpe_psn.training.checkpoint import load_model
+    from mpe_psn.training.evaluate import set_eval_estimator
+
     report = evaluate_checkpoint(trained_run.run_dir, estimator="bernoulli", seeds=3, plot="")
-    assert report["runs"] == 3 and len(report["accuracy_per_run"]) == 3
-    assert report["accuracy_min"] - 1e-12 <= report["accuracy"] <= report["accuracy_max"] + 1e-12
+    # the same three runs by hand: seed s, then one pass over the test split
+    model, config = load_model(trained_run.run_dir / "best.pt")
+    set_eval_estimator(model, "bernoulli")
+    data = build_dataset("synthetic", "test", T=4, size=20, cache_dir=config["cache_dir"], **config["dataset_options"])
+    accs = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        accs.append(evaluate(model, build_loader(data, batch_size=64, shuffle=False, distributed=False), 10).accuracy)
+    assert report["runs"] == 3 and report["accuracy_per_run"] == accs
+    assert report["accuracy"] == pytest.approx(statistics.mean(accs))
+    assert report["accuracy_std"] == pytest.approx(statistics.stdev(accs))
+    assert (report["accuracy_min"], report["accuracy_max"]) == (min(accs), max(accs))
     assert sum(map(sum, report["confusion"])) == 60  # summed over the three runs
 
 

@@ -11,59 +11,85 @@ from __future__ import annotations
 
 import argparse
 
-ANALYSES = ("fidelity", "spike-rates", "energy", "landscape", "refine")
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints like 0,1,2,4, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected non-negative ints like 0,1,2,4, got {text!r}")
-    return values
+ANALYSES = ("fidelity", "spike-rates", "energy", "landscape", "refine", "deploy")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from mpe_psn.utils import cli_args as A
+
     parser.add_argument("analysis", choices=ANALYSES, help="which analysis to run")
-    parser.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
+    parser.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", type=A.existing_path,
                         help="checkpoint file or run folder (several: drawn side by side); with --train: run folders")
-    parser.add_argument("--out", required=True, help="folder for the JSON and PNG (created if missing)")
+    parser.add_argument("--out", required=True, type=A.folder_path, help="folder for the JSON and PNG (created if missing)")
     parser.add_argument("--labels", nargs="+", help="one legend label per checkpoint (default: the neuron)")
     parser.add_argument("--split", default="test", choices=("test", "train"), help="data split (default test)")
-    parser.add_argument("--batches", type=int, default=None,
+    parser.add_argument("--batches", type=A.positive_int, default=None,
                         help="use only the first N batches (default: the whole split; landscape: 4)")
-    parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: the checkpoint's)")
-    parser.add_argument("--data-dir", default=None, help="dataset folder (default: the checkpoint's)")
-    parser.add_argument("--cache-dir", default=None, help="frame cache folder (default: the checkpoint's)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, or auto (default cpu)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of random directions / Bernoulli samples")
+    parser.add_argument("--batch-size", type=A.positive_int, default=None, help="batch size (default: the checkpoint's)")
+    parser.add_argument("--data-dir", type=A.existing_dir, default=None, help="dataset folder (default: the checkpoint's)")
+    parser.add_argument("--cache-dir", type=A.folder_path, default=None, help="frame cache folder (default: the checkpoint's)")
+    parser.add_argument("--device", type=A.device, default="cpu", help="cpu, cuda, cuda:1, or auto (default cpu)")
+    parser.add_argument("--seed", type=A.non_negative_int, default=0, help="seed of random directions / Bernoulli samples")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     group = parser.add_argument_group("fidelity")
     group.add_argument("--estimator", choices=("expected", "bernoulli"), default=None,
                        help="estimator for the estimate (default: each layer's eval estimator)")
-    group.add_argument("--refine-steps", type=int, default=None,
+    group.add_argument("--refine-steps", type=A.non_negative_int, default=None,
                        help="refinement passes for the corrected potential (default: each layer's own)")
     group.add_argument("--train", action="store_true",
                        help="plot the fidelity logged per epoch in run folders' metrics.jsonl (Fig. 3a)")
     group = parser.add_argument_group("landscape")
-    group.add_argument("--grid", type=int, default=11, help="grid points per axis (default 11)")
-    group.add_argument("--span", type=float, default=1.0, help="grid covers [-span, span] (default 1)")
-    group.add_argument("--lambda-mem", type=float, default=0.0,
+    group.add_argument("--grid", type=_grid, default=11, help="grid points per axis, at least 2 (default 11)")
+    group.add_argument("--span", type=A.positive_float, default=1.0, help="grid covers [-span, span] (default 1)")
+    group.add_argument("--lambda-mem", type=A.fraction, default=0.0,
                        help="weight of L_mem in the plotted loss (default 0: the classification loss)")
     group = parser.add_argument_group("refine")
-    group.add_argument("--steps", type=_int_list, default=None,
+    group.add_argument("--steps", type=A.int_list, default=None,
                        help="refinement passes to compare, e.g. 0,1,2,4,7 (default 0,1,2,4,T-1)")
-    group.add_argument("--repeats", type=int, default=3, help="timed passes per setting; the fastest counts (default 3)")
+    group.add_argument("--repeats", type=A.positive_int, default=3, help="timed passes per setting; the fastest counts (default 3)")
+    group = parser.add_argument_group("deploy")
+    group.add_argument("--seeds", type=A.positive_int, default=5,
+                       help="Bernoulli runs (seeds 0..N-1) for the deployment gap (default 5)")
+
+
+def _grid(text: str) -> int:
+    from mpe_psn.utils.cli_args import ArgumentTypeError, positive_int
+
+    value = positive_int(text)
+    if value < 2:
+        raise ArgumentTypeError(f"must be an int >= 2 (grid points per axis), got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from mpe_psn.analysis.runner import AnalysisError, run_analysis
+    from mpe_psn.analysis.runner import AnalysisError, run_analysis, training_fidelity
 
     try:
-        return run_analysis(args)
+        if args.train:
+            if args.analysis != "fidelity":
+                raise AnalysisError("--train applies to 'fidelity' only (the per-epoch fidelity logged by training)")
+            output = training_fidelity(args.checkpoints, args.out, labels=args.labels)
+        else:
+            options = {keyword: getattr(args, flag) for keyword, flag in _OPTION_FLAGS.get(args.analysis, {}).items()}
+            output = run_analysis(
+                args.analysis, args.checkpoints, args.out, labels=args.labels, split=args.split, max_batches=args.batches,
+                batch_size=args.batch_size, data_dir=args.data_dir, cache_dir=args.cache_dir, device=args.device,
+                progress=not args.no_progress, **options,
+            )
     except AnalysisError as error:
         print(f"mpe-psn analyze: error: {error}", file=sys.stderr)
         return 2
+    print(output.table)
+    print("wrote " + ", ".join(str(p) for p in output.written))
+    return 0
+
+
+#: analysis -> {its keyword option: the flag (argparse dest) that sets it}
+_OPTION_FLAGS = {
+    "fidelity": {"estimator": "estimator", "refine_steps": "refine_steps", "seed": "seed"},
+    "landscape": {"steps": "grid", "span": "span", "lambda_mem": "lambda_mem", "seed": "seed"},
+    "refine": {"steps": "steps", "repeats": "repeats"},
+    "deploy": {"seeds": "seeds"},
+}

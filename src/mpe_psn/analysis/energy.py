@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mpe_psn.analysis.batches import Batch, eval_mode, forward, model_device, time_major_batches
-from mpe_psn.analysis.layers import SYNAPTIC_TYPES, spiking_layers, watch
 from mpe_psn.analysis.spike_rates import SpikeCounter
+from mpe_psn.models.batches import Batch, eval_mode, forward, model_device, time_major_batches
+from mpe_psn.models.probe import SYNAPTIC_TYPES, spiking_layers, watch
 
 __all__ = ["E_AC_PJ", "E_MAC_PJ", "energy", "count_operations"]
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mpe_psn.analysis.batches import Batch, eval_mode, forward, model_device, predictions, time_major_batches
+from mpe_psn.models.batches import Batch, eval_mode, forward, model_device, predict, time_major_batches
 from mpe_psn.losses import total_loss
 
 __all__ = ["filter_normalized_direction", "loss_landscape", "evaluate_loss", "save_landscape_npz", "load_landscape_npz"]
@@ -61,7 +61,7 @@ def evaluate_loss(
             loss = total_loss(out, y, model, lambda_mem=lambda_mem).total
             n = int(y.shape[0])
             total += float(loss) * n
-            correct += int((predictions(out) == y).sum())
+            correct += int((predict(out) == y).sum())
             samples += n
     return total / samples, correct / samples
 

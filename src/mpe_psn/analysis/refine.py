@@ -1,7 +1,7 @@
 """The refinement dial: what each extra correction pass buys at evaluation.
 
 MPE-PSN with ``refine_steps = k`` repeats the parallel correction k times; k >= T - 1 is the
-exact LIF (SPEC.md section 1). For k in {0, 1, 2, 4, T - 1} (by default) every MPE-PSN layer
+exact LIF (docs/design.md, "Refinement"). For k in {0, 1, 2, 4, T - 1} (by default) every MPE-PSN layer
 of a trained network is set to k and the network is evaluated on the data:
 
 * accuracy: prediction = argmax of the time-mean of the outputs;
@@ -24,10 +24,11 @@ from typing import Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from mpe_psn.analysis.batches import Batch, eval_mode, forward, model_device, predictions, time_major_batches
-from mpe_psn.analysis.layers import mpe_layers, watch
 from mpe_psn.functional import lif
+from mpe_psn.models.batches import Batch, eval_mode, forward, model_device, predict, time_major_batches
+from mpe_psn.models.probe import mpe_layers, watch
 from mpe_psn.neurons import LIF
+from mpe_psn.utils.device import synchronize
 
 __all__ = ["default_steps", "refinement_dial"]
 
@@ -35,11 +36,6 @@ __all__ = ["default_steps", "refinement_dial"]
 def default_steps(T: int) -> list[int]:
     """0, 1, 2, 4 and T - 1, those below T, without repeats."""
     return sorted({k for k in (0, 1, 2, 4, T - 1) if 0 <= k <= T - 1})
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def refinement_dial(
@@ -141,7 +137,7 @@ def swapped_for_lif(model: nn.Module, layers) -> Iterator[None]:
 
 
 def _accuracy(model: nn.Module, data: list[Batch]) -> float:
-    correct = sum(int((predictions(forward(model, x)) == y).sum()) for x, y in data)
+    correct = sum(int((predict(forward(model, x)) == y).sum()) for x, y in data)
     return correct / sum(int(y.shape[0]) for _, y in data)
 
 
@@ -154,10 +150,10 @@ def _time_pass(model: nn.Module, data: list[Batch], device: torch.device) -> flo
     """Seconds of forward passes over ``data``, nothing else in the timed region."""
     seconds = 0.0
     for x, _ in data:
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         forward(model, x)
-        _sync(device)
+        synchronize(device)
         seconds += time.perf_counter() - start
     return seconds
 
@@ -171,7 +167,7 @@ def _evaluate(model: nn.Module, layers, data: list[Batch], k: int) -> dict:
         for x, y in data:
             captured.clear()
             out = forward(model, x)
-            correct += int((predictions(out) == y).sum())
+            correct += int((predict(out) == y).sum())
             for name, module, inp, spikes in captured:
                 exact = lif(inp.float(), module.threshold.detach().float(), module.tau).spikes
                 mismatch[name] += float((spikes != exact).sum())

@@ -1,6 +1,6 @@
-"""What ``mpe-psn analyze`` does: load checkpoints, build their data, run, write, print.
+"""What ``mpe-psn analyze`` does: load checkpoints, build their data, run, write.
 
-Output files in ``--out``:
+Output files in ``out``:
 
 * ``<analysis>.json``: ``{"analysis", "created", "machine", "options", "runs": [{"label",
   "neuron", "checkpoint", "model", "dataset", "T", "split", "result"}]}`` where ``result``
@@ -8,85 +8,77 @@ Output files in ``--out``:
 * ``<analysis>.png``: the figure (all runs in one picture);
 * landscape only: ``landscape-<label>.npz`` per run (float arrays alphas, betas, loss,
   accuracy; load with ``numpy.load(path, allow_pickle=False)``).
+
+Everything here takes plain keyword arguments; the command (``analyze_command``) maps its
+flags onto them and prints what comes back.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
-import platform
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from mpe_psn.errors import UsageError
 from mpe_psn.utils.atomic import atomic_write_json
 
-__all__ = ["AnalysisError", "run_analysis", "load_run", "data_batches", "fidelity_curves"]
+__all__ = ["AnalysisError", "AnalysisOutput", "run_analysis", "training_fidelity", "load_run", "data_batches",
+           "fidelity_curves"]
 
 
-class AnalysisError(Exception):
+class AnalysisError(UsageError):
     """A problem the user can fix (bad checkpoint, missing data, wrong option); message says how."""
 
 
-def _machine() -> str:
-    import torch
+@dataclass
+class AnalysisOutput:
+    """What an analysis wrote: the JSON document, the files, and the text table to show."""
 
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    import os
-
-    return f"{os.cpu_count()}-core CPU ({platform.machine()}), no GPU"
+    document: dict[str, Any]
+    written: list[Path] = field(default_factory=list)
+    table: str = ""
 
 
-def load_run(path: str, device: str) -> tuple[Any, dict]:
+def load_run(path: "str | Path", device: str) -> tuple[Any, dict]:
     """``(model, config)`` of a checkpoint file or run folder, with an error that says what to do."""
-    try:
-        from mpe_psn.training import load_model
-    except ImportError as error:  # pragma: no cover - training is part of every full install
-        raise AnalysisError(f"loading checkpoints needs mpe_psn.training ({error})") from error
+    from mpe_psn.models.checkpoint import load_model
+
     try:
         return load_model(path, map_location=device)
     except (ValueError, FileNotFoundError, KeyError) as error:
         raise AnalysisError(str(error)) from error
 
 
-def data_batches(config: dict, args: argparse.Namespace):
-    """The loader of the checkpoint's dataset split, with the CLI's overrides."""
+def data_batches(config: dict, *, split: str = "test", data_dir: str | None = None, cache_dir: str | None = None,
+                 batch_size: int | None = None, device: str = "cpu"):
+    """The loader of a checkpoint's dataset ``split``; ``None`` keeps the checkpoint's setting."""
     from mpe_psn.data import build_dataset, build_loader
 
     options = dict(config.get("dataset_options") or {})
     try:
         dataset = build_dataset(
             config["dataset"],
-            args.split,
-            root=args.data_dir or config.get("data_dir"),
+            split,
+            root=data_dir or config.get("data_dir"),
             T=config.get("T"),
             size=config.get("input_size"),
-            cache_dir=args.cache_dir or config.get("cache_dir"),
+            cache_dir=cache_dir or config.get("cache_dir"),
             **options,
         )
     except (ValueError, FileNotFoundError, KeyError) as error:
-        raise AnalysisError(f"cannot build the {args.split} split of dataset {config.get('dataset')!r}: {error}") from error
-    batch_size = args.batch_size or int(config.get("batch_size") or 32)
-    return build_loader(dataset, batch_size=batch_size, shuffle=False, device=str(args.device))
+        raise AnalysisError(f"cannot build the {split} split of dataset {config.get('dataset')!r}: {error}") from error
+    batch_size = batch_size or int(config.get("batch_size") or 32)
+    return build_loader(dataset, batch_size=batch_size, shuffle=False, device=str(device))
 
 
-def _resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AnalysisError(f"--device {name}: CUDA is not available here; use --device cpu")
-    return name
-
-
-def _labels(args: argparse.Namespace, neurons: list[str], paths: list[str]) -> list[str]:
-    if args.labels:
-        if len(args.labels) != len(paths):
-            raise AnalysisError(f"--labels has {len(args.labels)} labels for {len(paths)} checkpoints; give one per checkpoint")
-        return list(args.labels)
+def _labels(labels: Sequence[str] | None, neurons: list[str], paths: list[str]) -> list[str]:
+    if labels:
+        if len(labels) != len(paths):
+            raise AnalysisError(f"--labels has {len(labels)} labels for {len(paths)} checkpoints; give one per checkpoint")
+        return list(labels)
     labels = list(neurons)
     for i, label in enumerate(labels):
         if labels.count(label) > 1:
@@ -98,105 +90,88 @@ def _safe_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") or "run"
 
 
-def _analyse(name: str, model, loader, args: argparse.Namespace) -> dict:
-    from mpe_psn.analysis.energy import energy
-    from mpe_psn.analysis.fidelity import fidelity
-    from mpe_psn.analysis.landscape import loss_landscape
-    from mpe_psn.analysis.refine import refinement_dial
-    from mpe_psn.analysis.spike_rates import spike_rates
-
-    progress = not args.no_progress
-    if name == "fidelity":
-        return fidelity(model, loader, max_batches=args.batches, estimator=args.estimator,
-                                 refine_steps=args.refine_steps, seed=args.seed, progress=progress)
-    if name == "spike-rates":
-        return spike_rates(model, loader, max_batches=args.batches, progress=progress)
-    if name == "energy":
-        return energy(model, loader, max_batches=args.batches, progress=progress)
-    if name == "landscape":
-        return loss_landscape(model, loader, steps=args.grid, span=args.span,
-                                       max_batches=args.batches if args.batches is not None else 4,
-                                       lambda_mem=args.lambda_mem, seed=args.seed, progress=progress)
-    if name == "refine":
-        return refinement_dial(model, loader, steps=args.steps, max_batches=args.batches,
-                                         repeats=args.repeats, progress=progress)
-    raise AnalysisError(f"unknown analysis {name!r}")
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _options(args: argparse.Namespace) -> dict:
-    keys = ("split", "batches", "batch_size", "seed", "estimator", "refine_steps", "grid", "span", "lambda_mem", "steps", "repeats")
-    return {k: getattr(args, k) for k in keys if hasattr(args, k)}
-
-
-def run_analysis(args: argparse.Namespace) -> int:
-    """The command: returns the exit status; raises :class:`AnalysisError` for user errors."""
-    from mpe_psn.analysis import plots, tables
-
-    out = Path(args.out)
+def _out_folder(out: "str | Path") -> Path:
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise AnalysisError(f"--out {out} exists and is not a folder")
-    if args.train:
-        if args.analysis != "fidelity":
-            raise AnalysisError("--train applies to 'fidelity' only (the per-epoch fidelity logged by training)")
-        return _run_training_fidelity(args, out)
-    if args.batches is not None and args.batches < 1:
-        raise AnalysisError(f"--batches must be a positive int, got {args.batches}")
-    device = _resolve_device(args.device)
-    args.device = device
+    return out
 
-    runs, loaded = [], []
-    for path in args.checkpoints:
-        model, config = load_run(path, device)
-        loaded.append((path, model, config))
+
+def run_analysis(
+    analysis: str,
+    checkpoints: Sequence["str | Path"],
+    out: "str | Path",
+    *,
+    labels: Sequence[str] | None = None,
+    split: str = "test",
+    max_batches: int | None = None,
+    batch_size: int | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    **options: Any,
+) -> AnalysisOutput:
+    """Run ``analysis`` on each checkpoint (file or run folder) and write JSON, PNG (and arrays).
+
+    ``options`` are the analysis's own keyword arguments (see ``analysis.registry.ANALYSES``),
+    e.g. ``estimator="bernoulli"`` for fidelity or ``steps=5`` for landscape.
+    """
+    from mpe_psn.analysis.registry import get_analysis
+    from mpe_psn.utils.device import DeviceError, device_name, resolve_device
+
+    try:
+        spec = get_analysis(analysis)
+    except ValueError as error:
+        raise AnalysisError(str(error)) from error
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise AnalysisError(f"analysis {analysis!r} does not take option(s) {unknown}; it takes {list(spec.options)}")
+    out = _out_folder(out)
+    if max_batches is not None and max_batches < 1:
+        raise AnalysisError(f"--batches must be a positive int, got {max_batches}")
+    try:
+        device = str(resolve_device(device))
+    except DeviceError as error:
+        raise AnalysisError(f"--device {device}: {error}") from error
+
+    loaded = [(str(path), *load_run(path, device)) for path in checkpoints]
     neurons = [str(c.get("neuron") or c.get("model_args", {}).get("neuron", "?")) for _, _, c in loaded]
-    labels = _labels(args, neurons, [p for p, _, _ in loaded])
-    for (path, model, config), label, neuron in zip(loaded, labels, neurons):
-        loader = data_batches(config, args)
+    run_labels = _labels(labels, neurons, [p for p, _, _ in loaded])
+    runs = []
+    for (path, model, config), label, neuron in zip(loaded, run_labels, neurons):
+        loader = data_batches(config, split=split, data_dir=data_dir, cache_dir=cache_dir, batch_size=batch_size, device=device)
         try:
-            result = _analyse(args.analysis, model, loader, args)
+            result = spec(model, loader, max_batches=max_batches, progress=progress, **options)
         except ValueError as error:
             raise AnalysisError(f"{path}: {error}") from error
         runs.append({
-            "label": label,
-            "neuron": neuron,
-            "checkpoint": str(path),
-            "model": config.get("model"),
-            "dataset": config.get("dataset"),
-            "T": config.get("T"),
-            "split": args.split,
-            "result": result,
+            "label": label, "neuron": neuron, "checkpoint": path, "model": config.get("model"),
+            "dataset": config.get("dataset"), "T": config.get("T"), "split": split, "result": result,
         })
 
     out.mkdir(parents=True, exist_ok=True)
     document = {
-        "analysis": args.analysis,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(),
-        "options": _options(args),
+        "analysis": analysis,
+        "created": _now(),
+        "machine": device_name(device),
+        "options": {"split": split, "batches": max_batches, "batch_size": batch_size, **options},
         "runs": runs,
     }
-    stem = args.analysis
-    atomic_write_json(out / f"{stem}.json", document)
+    atomic_write_json(out / f"{analysis}.json", document)
     triples = [(r["label"], r["neuron"], r["result"]) for r in runs]
-    draw = {
-        "fidelity": plots.plot_fidelity,
-        "spike-rates": plots.plot_spike_rates,
-        "energy": plots.plot_energy,
-        "landscape": plots.plot_landscape,
-        "refine": plots.plot_refinement,
-    }[args.analysis]
-    draw(triples, out / f"{stem}.png")
-    written = [out / f"{stem}.json", out / f"{stem}.png"]
-    if args.analysis == "landscape":
-        from mpe_psn.analysis.landscape import save_landscape_npz
-
+    spec.plot(triples, out / f"{analysis}.png")
+    written = [out / f"{analysis}.json", out / f"{analysis}.png"]
+    if spec.save_arrays is not None:
         for r in runs:
-            path = out / f"landscape-{_safe_name(r['label'])}.npz"
-            save_landscape_npz(path, r["result"])
+            path = out / f"{analysis}-{_safe_name(r['label'])}.npz"
+            spec.save_arrays(path, r["result"])
             written.append(path)
-    print(tables.table(args.analysis, triples))
-    print("wrote " + ", ".join(str(p) for p in written))
-    return 0
+    return AnalysisOutput(document, written, spec.table(triples))
 
 
 def fidelity_curves(run_dir: "str | Path") -> dict:
@@ -206,8 +181,14 @@ def fidelity_curves(run_dir: "str | Path") -> dict:
     metrics = path / "metrics.jsonl" if path.is_dir() else path
     if not metrics.is_file():
         raise AnalysisError(f"{metrics} not found: --train needs a run folder with metrics.jsonl")
+    try:
+        text = metrics.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise AnalysisError(
+            f"{metrics} is not a metrics.jsonl text file: --train takes run folders (or their metrics.jsonl), not checkpoints"
+        ) from None
     epochs, v_hat, mismatch = [], [], []
-    for i, line in enumerate(metrics.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(text.splitlines()):
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
@@ -239,29 +220,39 @@ def _run_label(run_dir: Path) -> tuple[str, str]:
     return label, neuron
 
 
-def _run_training_fidelity(args: argparse.Namespace, out: Path) -> int:
+def _run_label(run_dir: Path) -> tuple[str, str]:
+    config_path = run_dir / "config.json" if run_dir.is_dir() else run_dir.parent / "config.json"
+    neuron, label = "mpe", run_dir.name
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            neuron = str(config.get("neuron", neuron))
+            label = f"{neuron}, lambda_mem={config.get('lambda_mem')}"
+        except (json.JSONDecodeError, AttributeError):
+            pass
+    return label, neuron
+
+
+def training_fidelity(run_dirs: Sequence["str | Path"], out: "str | Path", *, labels: Sequence[str] | None = None) -> AnalysisOutput:
+    """The per-epoch fidelity logged by training in each run folder, as one JSON and one PNG."""
     from mpe_psn.analysis import plots
 
+    out = _out_folder(out)
+    if labels and len(labels) != len(run_dirs):
+        raise AnalysisError(f"--labels has {len(labels)} labels for {len(run_dirs)} run folders")
     curves = []
-    for i, path in enumerate(args.checkpoints):
+    for i, path in enumerate(run_dirs):
         label, neuron = _run_label(Path(path))
-        if args.labels:
-            if len(args.labels) != len(args.checkpoints):
-                raise AnalysisError(f"--labels has {len(args.labels)} labels for {len(args.checkpoints)} run folders")
-            label = args.labels[i]
+        if labels:
+            label = labels[i]
         curves.append({"label": label, "neuron": neuron, "run": str(path), "result": fidelity_curves(path)})
     out.mkdir(parents=True, exist_ok=True)
-    document = {
-        "analysis": "fidelity-training",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "runs": curves,
-    }
+    document = {"analysis": "fidelity-training", "created": _now(), "runs": curves}
     atomic_write_json(out / "fidelity-training.json", document)
     plots.plot_fidelity_training([(c["label"], c["neuron"], c["result"]) for c in curves], out / "fidelity-training.png")
-    print(f"{'run':<32} {'epochs':>6} {'first MSE':>10} {'last MSE':>10} {'last mismatch':>14}")
+    lines = [f"{'run':<32} {'epochs':>6} {'first MSE':>10} {'last MSE':>10} {'last mismatch':>14}"]
     for c in curves:
         r = c["result"]
-        print(f"{c['label']:<32} {len(r['epoch']):>6} {r['v_hat_mse'][0]:>10.4g} {r['v_hat_mse'][-1]:>10.4g} "
-              f"{100 * r['spike_mismatch'][-1]:>13.2f}%")
-    print(f"wrote {out / 'fidelity-training.json'}, {out / 'fidelity-training.png'}")
-    return 0
+        lines.append(f"{c['label']:<32} {len(r['epoch']):>6} {r['v_hat_mse'][0]:>10.4g} {r['v_hat_mse'][-1]:>10.4g} "
+                     f"{100 * r['spike_mismatch'][-1]:>13.2f}%")
+    return AnalysisOutput(document, [out / "fidelity-training.json", out / "fidelity-training.png"], "\n".join(lines))

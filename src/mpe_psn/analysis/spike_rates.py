@@ -17,8 +17,8 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from mpe_psn.analysis.batches import Batch, eval_mode, forward, model_device, time_major_batches
-from mpe_psn.analysis.layers import neuron_kind, spiking_layers, watch
+from mpe_psn.models.batches import Batch, eval_mode, forward, model_device, time_major_batches
+from mpe_psn.models.probe import neuron_kind, spiking_layers, watch
 
 __all__ = ["spike_rates", "SpikeCounter"]
 

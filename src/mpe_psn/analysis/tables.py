@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-__all__ = ["table"]
+__all__ = ["table", "fidelity_table", "spike_rates_table", "energy_table", "landscape_table", "refinement_table"]
 
 
 def _rows(header: Sequence[str], rows: list[Sequence[str]]) -> str:
@@ -15,47 +15,69 @@ def _rows(header: Sequence[str], rows: list[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def table(analysis: str, runs: Sequence[tuple[str, str, dict]]) -> str:
-    """A table of the headline numbers of ``runs`` (``(label, neuron, result)``)."""
+Run = tuple[str, str, dict]  # (label, neuron, result)
+
+
+def fidelity_table(runs: Sequence[Run]) -> str:
+    header = ("run", "layer", "MSE(V_hat,V_LIF)", "MSE(V,V_LIF)", "spike mismatch")
     rows: list[Sequence[str]] = []
-    if analysis == "fidelity":
-        header = ("run", "layer", "MSE(V_hat,V_LIF)", "MSE(V,V_LIF)", "spike mismatch")
-        for label, _, r in runs:
-            for l in r["layers"]:
-                rows.append((label, l["name"], f"{l['v_hat_mse']:.4g}", f"{l['v_mse']:.4g}", f"{100 * l['spike_mismatch']:.2f}%"))
-            t = r["total"]
-            rows.append((label, "all", f"{t['v_hat_mse']:.4g}", f"{t['v_mse']:.4g}", f"{100 * t['spike_mismatch']:.2f}%"))
-    elif analysis == "spike-rates":
-        header = ("run", "layer", "neurons", "rate", "spikes/sample")
-        for label, _, r in runs:
-            for l in r["layers"]:
-                rows.append((label, l["name"], str(l["neurons"]), f"{100 * l['rate']:.2f}%", f"{l['spikes_per_sample']:.4g}"))
-            rows.append((label, "all", "", f"{100 * r['total']['rate']:.2f}%", f"{r['total']['spikes_per_sample']:.4g}"))
-    elif analysis == "energy":
-        header = ("run", "MACs/sample", "ACs/sample", "energy uJ/sample", "same-shape ANN uJ")
-        for label, _, r in runs:
-            t = r["total"]
-            rows.append((label, f"{t['macs_per_sample']:.4g}", f"{t['acs_per_sample']:.4g}",
-                         f"{t['energy_uj_per_sample']:.4g}", f"{t['ann_energy_uj_per_sample']:.4g}"))
-    elif analysis == "landscape":
-        header = ("run", "centre loss", "min loss", "max loss", "centre acc", "grid")
-        for label, _, r in runs:
-            flat = [v for row in r["loss"] for v in row]
-            rows.append((label, f"{r['center_loss']:.4g}", f"{min(flat):.4g}", f"{max(flat):.4g}",
-                         f"{100 * r['center_accuracy']:.1f}%", f"{r['steps']}x{r['steps']} on +-{r['span']:g}"))
-    elif analysis == "refine":
-        header = ("run", "k", "accuracy", "spike mismatch", "ms/sample", "time vs k=0")
-        for label, _, r in runs:
-            for row in r["rows"]:
-                rel = row["relative_time"]
-                rows.append((label, str(row["refine_steps"]), f"{100 * row['accuracy']:.2f}%",
-                             f"{100 * row['spike_mismatch']:.3f}%", f"{row['ms_per_sample']:.3g}",
-                             f"{rel:.2f}x" if rel is not None else "-"))
-            exact = r.get("exact_lif")
-            if exact:
-                rel = exact["relative_time"]
-                rows.append((label, "LIF", f"{100 * exact['accuracy']:.2f}%", "(sequential)",
-                             f"{exact['ms_per_sample']:.3g}", f"{rel:.2f}x" if rel is not None else "-"))
-    else:
-        raise ValueError(f"unknown analysis {analysis!r}")
+    for label, _, r in runs:
+        for l in r["layers"]:
+            rows.append((label, l["name"], f"{l['v_hat_mse']:.4g}", f"{l['v_mse']:.4g}", f"{100 * l['spike_mismatch']:.2f}%"))
+        t = r["total"]
+        rows.append((label, "all", f"{t['v_hat_mse']:.4g}", f"{t['v_mse']:.4g}", f"{100 * t['spike_mismatch']:.2f}%"))
     return _rows(header, rows)
+
+
+def spike_rates_table(runs: Sequence[Run]) -> str:
+    header = ("run", "layer", "neurons", "rate", "spikes/sample")
+    rows: list[Sequence[str]] = []
+    for label, _, r in runs:
+        for l in r["layers"]:
+            rows.append((label, l["name"], str(l["neurons"]), f"{100 * l['rate']:.2f}%", f"{l['spikes_per_sample']:.4g}"))
+        rows.append((label, "all", "", f"{100 * r['total']['rate']:.2f}%", f"{r['total']['spikes_per_sample']:.4g}"))
+    return _rows(header, rows)
+
+
+def energy_table(runs: Sequence[Run]) -> str:
+    header = ("run", "MACs/sample", "ACs/sample", "energy uJ/sample", "same-shape ANN uJ")
+    rows: list[Sequence[str]] = []
+    for label, _, r in runs:
+        t = r["total"]
+        rows.append((label, f"{t['macs_per_sample']:.4g}", f"{t['acs_per_sample']:.4g}",
+                     f"{t['energy_uj_per_sample']:.4g}", f"{t['ann_energy_uj_per_sample']:.4g}"))
+    return _rows(header, rows)
+
+
+def landscape_table(runs: Sequence[Run]) -> str:
+    header = ("run", "centre loss", "min loss", "max loss", "centre acc", "grid")
+    rows: list[Sequence[str]] = []
+    for label, _, r in runs:
+        flat = [v for row in r["loss"] for v in row]
+        rows.append((label, f"{r['center_loss']:.4g}", f"{min(flat):.4g}", f"{max(flat):.4g}",
+                     f"{100 * r['center_accuracy']:.1f}%", f"{r['steps']}x{r['steps']} on +-{r['span']:g}"))
+    return _rows(header, rows)
+
+
+def refinement_table(runs: Sequence[Run]) -> str:
+    header = ("run", "k", "accuracy", "spike mismatch", "ms/sample", "time vs k=0")
+    rows: list[Sequence[str]] = []
+    for label, _, r in runs:
+        for row in r["rows"]:
+            rel = row["relative_time"]
+            rows.append((label, str(row["refine_steps"]), f"{100 * row['accuracy']:.2f}%",
+                         f"{100 * row['spike_mismatch']:.3f}%", f"{row['ms_per_sample']:.3g}",
+                         f"{rel:.2f}x" if rel is not None else "-"))
+        exact = r.get("exact_lif")
+        if exact:
+            rel = exact["relative_time"]
+            rows.append((label, "LIF", f"{100 * exact['accuracy']:.2f}%", "(sequential)",
+                         f"{exact['ms_per_sample']:.3g}", f"{rel:.2f}x" if rel is not None else "-"))
+    return _rows(header, rows)
+
+
+def table(analysis: str, runs: Sequence[Run]) -> str:
+    """A table of the headline numbers of ``runs`` (``(label, neuron, result)``) of ``analysis``."""
+    from mpe_psn.analysis.registry import get_analysis
+
+    return get_analysis(analysis).table(runs)

@@ -9,17 +9,15 @@ through ``saved_tensors_hooks``): the activation memory a layer costs inside a n
 from __future__ import annotations
 
 import datetime
-import platform
 import statistics
 import time
 from typing import Any, Callable
 
 import torch
 
+from mpe_psn.utils.device import device_name, synchronize
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+__all__ = ["median_ms", "peak_memory_bytes", "saved_bytes", "run_meta"]
 
 
 def median_ms(fn: Callable[[], object], device: torch.device, repeats: int = 10, warmup: int = 2) -> float:
@@ -75,12 +73,6 @@ def saved_bytes(forward: Callable[[], object]) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         forward()
     return sum(seen.values())
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def run_meta(kind: str, device: torch.device, **extra: Any) -> dict[str, Any]:

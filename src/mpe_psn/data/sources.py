@@ -13,7 +13,7 @@ class DatasetNotFoundError(FileNotFoundError):
 def require_root(info, root) -> Path:
     if root is None:
         raise DatasetNotFoundError(
-            f"dataset {info.name!r} is read from your own copy: pass root=<folder> (--root on the command line). "
+            f"dataset {info.name!r} is read from your own copy: pass root=<folder> (--data-dir on the command line). "
             f"Expected: {info.source}. Nothing is downloaded."
         )
     path = Path(root).expanduser()

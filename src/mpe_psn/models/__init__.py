@@ -5,6 +5,11 @@
 
 Names: ``"dvsgesture-net"`` (the paper's 7B-Net), ``"vggsnn"``, ``"resnet19"``, ``"small"``.
 Neurons: ``"mpe"``, ``"lif"``, ``"psn"``, ``"sj-lif"`` (SpikingJelly, when installed).
+
+What training, evaluation, the analyses and export share about a trained network lives here
+too, one module each: ``checkpoint`` (read a checkpoint, build its network), ``batches`` (a
+loader's [B, T, ...] batch as a network's [T, B, ...] input; prediction), ``probe`` (find and
+watch the spiking layers), ``fidelity`` (MPE-PSN's estimate against the exact LIF).
 """
 
 from __future__ import annotations

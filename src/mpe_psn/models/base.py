@@ -47,7 +47,14 @@ class SpikingNetwork(nn.Module):
             )
         return x
 
+    step_mode = "m"  # "s" (mpe_psn.set_step_mode): one step [B, C, H, W] -> [B, classes] per call
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.step_mode == "s":
+            if x.dim() != 4 or x.shape[1] != self.in_channels:
+                raise ValueError(f"{type(self).__name__} in step mode 's' takes one step [B, {self.in_channels}, H, W], "
+                                 f"got shape {tuple(x.shape)}")
+            return self.body(x)
         return self.body(self.check_input(x))
 
     def extra_repr(self) -> str:

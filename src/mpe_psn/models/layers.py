@@ -14,9 +14,16 @@ __all__ = ["TimeMerged", "TimeSharedDropout", "conv_bn"]
 
 
 class TimeMerged(nn.Sequential):
-    """Run stateless layers on [T, B, ...] by merging time into batch: [T*B, ...] and back."""
+    """Run stateless layers on [T, B, ...] by merging time into batch: [T*B, ...] and back.
+
+    With ``step_mode = "s"`` (see ``mpe_psn.set_step_mode``) the input is one step [B, ...].
+    """
+
+    step_mode = "m"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if self.step_mode == "s":
+            return super().forward(x)
         T, B = x.shape[0], x.shape[1]
         y = super().forward(x.flatten(0, 1))
         return y.unflatten(0, (T, B))

@@ -1,4 +1,4 @@
-"""The paper's networks (SPEC.md section 3) and a small net for the built-in dataset.
+"""The paper's networks (docs/design.md, "Networks") and a small net for the built-in dataset.
 
 Every network is built from a neuron factory ``neuron() -> nn.Module`` so that the neuron can
 be swapped (MPE-PSN, exact LIF, PSN, SpikingJelly's LIF). Convolutions, batch norm and pooling

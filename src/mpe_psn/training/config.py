@@ -13,13 +13,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from mpe_psn.errors import UsageError
+
 __all__ = ["ConfigError", "TrainConfig", "MODEL_KEYS"]
 
 #: Keys that define the network a checkpoint holds: they must match to load or resume it.
 MODEL_KEYS = ("model", "neuron", "T", "input_size", "dataset")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A configuration that cannot be trained: unknown key or impossible value."""
 
 
@@ -63,6 +65,9 @@ class TrainConfig:
     mem_loss_off_epoch: int | None = None  # L_mem is used in epochs [0, this); None = always
     tet_lamb: float = 1e-3
     tet_phi: float = 1.0
+    # closing the deployment gap (training/finetune.py): the last finetune_epochs epochs as the exact LIF
+    finetune_as: str | None = None  # None | "lif"
+    finetune_epochs: int = 0
     # machinery
     device: str = "auto"
     amp: str = "off"  # off | auto | bf16 | fp16
@@ -102,7 +107,11 @@ class TrainConfig:
     # ----------------------------------------------------------------------------------------
     def validate(self, source: str = "config") -> None:
         """Raise :class:`ConfigError` naming the first key whose value is impossible."""
+        from mpe_psn.functional.checks import ESTIMATORS
+        from mpe_psn.functional.surrogate import SURROGATES
         from mpe_psn.models import MODELS, NEURONS
+        from mpe_psn.ops import BACKENDS
+        from mpe_psn.utils.device import AMP_MODES
 
         def fail(key: str, expected: str) -> None:
             raise ConfigError(f"{source}: config key {key!r} must be {expected}, got {getattr(self, key)!r}")
@@ -127,9 +136,15 @@ class TrainConfig:
         def one_of(*choices: Any) -> Callable[[Any], bool]:
             return lambda v: v in choices
 
-        check("dataset", is_str, "a dataset name")
+        from mpe_psn.data.registry import DATASETS, check_dataset_options
+
+        check("dataset", lambda v: v in DATASETS, f"one of {list(DATASETS)}")
         check("data_dir", lambda v: v is None or is_str(v), "a folder path or null")
         check("dataset_options", lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a JSON object of options")
+        try:
+            check_dataset_options(self.dataset, self.dataset_options)
+        except ValueError as error:
+            raise ConfigError(f"{source}: config key 'dataset_options' (--data-option): {error}") from None
         check("cache_dir", lambda v: v is None or is_str(v), "a folder path or null")
         check("augment", lambda v: isinstance(v, bool), "true or false")
         check("num_workers", lambda v: is_int(v) and v >= 0, "an int >= 0")
@@ -138,12 +153,12 @@ class TrainConfig:
         check("T", lambda v: v is None or (is_int(v) and v >= 1), "a positive int or null")
         check("input_size", lambda v: v is None or (is_int(v) and v >= 1), "a positive int or null")
         check("tau", lambda v: is_num(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
-        check("surrogate", one_of("triangular", "sigmoid", "arctan"), "one of ['triangular', 'sigmoid', 'arctan']")
-        check("estimator", one_of("bernoulli", "expected"), "'bernoulli' or 'expected'")
-        check("eval_estimator", one_of("bernoulli", "expected"), "'bernoulli' or 'expected'")
+        check("surrogate", one_of(*SURROGATES), f"one of {list(SURROGATES)}")
+        check("estimator", one_of(*ESTIMATORS), f"one of {list(ESTIMATORS)}")
+        check("eval_estimator", one_of(*ESTIMATORS), f"one of {list(ESTIMATORS)}")
         check("refine_steps", lambda v: is_int(v) and v >= 0, "an int >= 0")
         check("kappa", one_of("learned", "uniform"), "'learned' or 'uniform'")
-        check("backend", one_of("auto", "reference", "triton", "cpu"), "one of ['auto', 'reference', 'triton', 'cpu']")
+        check("backend", one_of(*BACKENDS), f"one of {list(BACKENDS)}")
         check("epochs", lambda v: is_int(v) and v >= 1, "a positive int")
         check("batch_size", lambda v: is_int(v) and v >= 1, "a positive int")
         check("optimizer", one_of("sgd", "adam", "adamw"), "one of ['sgd', 'adam', 'adamw']")
@@ -158,9 +173,14 @@ class TrainConfig:
         check("mem_loss_off_epoch", lambda v: v is None or (is_int(v) and v >= 0), "an int >= 0 or null")
         check("tet_lamb", lambda v: is_num(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
         check("tet_phi", is_num, "a number")
+        from mpe_psn.training.finetune import finetune_error
+
+        bad = finetune_error(self.finetune_as, self.finetune_epochs, self.epochs, self.neuron)
+        if bad is not None:
+            fail(*bad)
         check("device", lambda v: v in ("auto", "cpu", "cuda") or (isinstance(v, str) and v.startswith("cuda:") and v[5:].isdigit()),
               "'auto', 'cpu', 'cuda' or 'cuda:N'")
-        check("amp", one_of("off", "auto", "bf16", "fp16"), "one of ['off', 'auto', 'bf16', 'fp16']")
+        check("amp", one_of(*AMP_MODES), f"one of {list(AMP_MODES)}")
         check("compile", lambda v: isinstance(v, bool), "true or false")
         check("log_fidelity", lambda v: isinstance(v, bool), "true or false")
         check("seed", lambda v: is_int(v) and v >= 0, "an int >= 0")

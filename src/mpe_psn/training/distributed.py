@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 
 from mpe_psn.training.config import ConfigError
+from mpe_psn.utils.device import DeviceError
+from mpe_psn.utils.device import resolve_device as _resolve_device
 
 __all__ = ["DistContext", "setup_distributed", "teardown_distributed", "all_reduce_sum", "barrier", "broadcast_buffers", "resolve_device"]
 
@@ -34,18 +36,11 @@ class DistContext:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"``: this process's GPU if there is one, else the CPU. Asking for a missing GPU is an error."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"config key 'device': {name!r} was requested but no CUDA GPU is available; use --device cpu")
-        if name == "cuda":
-            name = f"cuda:{local_rank % torch.cuda.device_count()}"
-        index = int(name.split(":")[1])
-        if index >= torch.cuda.device_count():
-            raise ConfigError(f"config key 'device': {name!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
-    return torch.device(name)
+    """:func:`mpe_psn.utils.device.resolve_device` with its error as a :class:`ConfigError` on key ``device``."""
+    try:
+        return _resolve_device(name, local_rank)
+    except DeviceError as error:
+        raise ConfigError(f"config key 'device': {error}") from error
 
 
 def setup_distributed(device: str = "auto") -> DistContext:

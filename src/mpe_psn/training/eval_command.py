@@ -12,23 +12,33 @@ import sys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from mpe_psn.utils.cli_args import key_value
+    from mpe_psn.utils import cli_args as A
 
-    parser.add_argument("checkpoint", help="a checkpoint file or a run folder (uses its best.pt)")
+    parser.add_argument("checkpoint", type=A.existing_path, help="a checkpoint file or a run folder (uses its best.pt)")
     parser.add_argument("--split", default="test", choices=("test", "train"), help="dataset split (default test)")
     parser.add_argument("--estimator", default=None, choices=("expected", "bernoulli"),
                         help="MPE-PSN estimator at evaluation (default: the checkpoint's, normally expected)")
-    parser.add_argument("--seeds", type=int, default=5, help="runs averaged for the Bernoulli estimator (default 5)")
-    parser.add_argument("-T", dest="T", type=int, default=None, help="check that the checkpoint uses this T")
-    parser.add_argument("--data-dir", dest="data_dir", default=None, help="dataset folder (default: the one used in training)")
-    parser.add_argument("--cache-dir", dest="cache_dir", default=None)
-    parser.add_argument("--data-option", dest="data_options", action="append", type=key_value, default=[], metavar="KEY=VALUE")
-    parser.add_argument("--batch-size", dest="batch_size", type=int, default=64)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seeds", type=A.positive_int, default=5, help="runs averaged for the Bernoulli estimator (default 5)")
+    parser.add_argument("-T", dest="T", type=A.positive_int, default=None, help="check that the checkpoint uses this T")
+    parser.add_argument("--data-dir", dest="data_dir", type=A.existing_dir, default=None,
+                        help="dataset folder (default: the one used in training)")
+    parser.add_argument("--cache-dir", dest="cache_dir", type=A.folder_path, default=None,
+                        help="frame cache folder (default: the one used in training)")
+    parser.add_argument("--data-option", dest="data_options", action="append", type=A.key_value, default=[], metavar="KEY=VALUE",
+                        help="dataset option overriding the checkpoint's (repeatable)")
+    parser.add_argument("--batch-size", dest="batch_size", type=A.positive_int, default=64, help="batch size (default 64)")
+    parser.add_argument("--device", type=A.device, default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--amp", nargs="?", const="auto", default="off", choices=("off", "auto", "bf16", "fp16"))
-    parser.add_argument("--plot", default=None, help="confusion-matrix PNG path (default: next to the checkpoint; '' for none)")
+    parser.add_argument("--plot", default=None, type=_plot_path,
+                        help="confusion-matrix PNG path (default: next to the checkpoint; '' for none)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON only")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _plot_path(text: str) -> str:
+    from mpe_psn.utils.cli_args import file_path
+
+    return text if text == "" else file_path(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not (args.quiet or args.json),
         )
     except (CheckpointError, ConfigError, FileNotFoundError, ValueError, ImportError) as error:
-        print(f"mpe-psn eval: error: {error}", file=sys.stderr)
+        print(f"mpe-psn eval: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     except torch.cuda.OutOfMemoryError:
         print(f"mpe-psn eval: error: the GPU ran out of memory at batch size {args.batch_size}; lower --batch-size "

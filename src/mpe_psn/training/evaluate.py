@@ -1,6 +1,6 @@
 """Accuracy, per-class accuracy and confusion matrix of a network over a loader.
 
-Prediction = argmax over classes of the time-mean of the per-step logits (SPEC.md section 2).
+Prediction = argmax over classes of the time-mean of the per-step logits (docs/design.md, "Losses").
 Under torch.distributed the confusion matrix is summed over processes, so with a loader that
 shards the test set without padding every sample counts exactly once.
 """
@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from mpe_psn.losses import tet_loss
+from mpe_psn.models.batches import model_input, predict
 from mpe_psn.training.distributed import all_reduce_sum
 
-__all__ = ["EvalResult", "evaluate", "predict", "set_eval_estimator"]
+__all__ = ["EvalResult", "evaluate", "set_eval_estimator"]
 
 
 @dataclass
@@ -52,11 +53,6 @@ class EvalResult:
         ]
 
 
-def predict(outputs: torch.Tensor) -> torch.Tensor:
-    """Class index per sample from per-step logits [T, B, C]."""
-    return outputs.float().mean(0).argmax(-1)
-
-
 def set_eval_estimator(model: nn.Module, estimator: str) -> int:
     """Set the eval-mode estimator of every MPE-PSN layer; returns how many layers changed."""
     count = 0
@@ -88,7 +84,7 @@ def evaluate(
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
     try:
         for x, y in batches:
-            x = x.to(device, non_blocking=True).transpose(0, 1)  # [T, B, ...]
+            x = model_input(x, device, non_blocking=True)
             y = y.to(device, non_blocking=True)
             with autocast:
                 outputs = model(x)

@@ -1,8 +1,9 @@
 """Presets: the paper's settings per dataset as JSON files a user can read, copy and edit.
 
 ``--preset NAME`` reads ``mpe_psn/presets/NAME.json``; ``--preset PATH`` reads any file of the
-same form (a run folder's ``config.json`` is one too). A preset is a JSON object of config
-keys, plus an optional ``"description"``. Explicit flags override it.
+same form (a run folder's ``config.json`` is one too: it reruns that configuration in a new
+run folder, since its ``name`` is dropped). A preset is a JSON object of config keys, plus an
+optional ``"description"``. Explicit flags override it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def list_presets() -> dict[str, str]:
 def _preset_file(name_or_path: "str | os.PathLike[str]") -> Path:
     text = str(name_or_path)
     path = Path(text)
-    if path.suffix == ".json" or os.sep in text or "/" in text or path.is_file():
+    if path.suffix == ".json" or os.sep in text or "/" in text or path.exists():
+        if path.is_dir():
+            hint = f"; pass {path / 'config.json'} to rerun that run" if (path / "config.json").is_file() else ""
+            raise ConfigError(f"--preset {path} is a folder; expected a preset name or a JSON file{hint}")
         if not path.is_file():
             raise ConfigError(f"preset file {path} does not exist")
         return path
@@ -58,6 +62,8 @@ def load_preset(name_or_path: "str | os.PathLike[str]") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"preset file {path} must hold a JSON object of config keys, got {type(data).__name__}")
     data = {k: v for k, v in data.items() if k != "description"}
+    if path.name == "config.json" and data.get("name") == path.parent.name:
+        del data["name"]  # a run folder's own config: rerunning it makes a new run folder, not the same one
     TrainConfig.from_dict(data, source=str(path))  # unknown keys / bad values name the file
     return data
 

@@ -92,7 +92,7 @@ def evaluate_checkpoint(
     """
     from mpe_psn.data import build_dataset, build_loader, dataset_info
     from mpe_psn.training.distributed import resolve_device
-    from mpe_psn.training.loop import amp_dtype
+    from mpe_psn.utils.device import amp_dtype
 
     path = checkpoint_path(checkpoint, prefer="best.pt")
     dev = resolve_device(device)
@@ -103,14 +103,17 @@ def evaluate_checkpoint(
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     if estimator is not None:
-        if estimator not in ("expected", "bernoulli"):
-            raise ConfigError(f"--estimator must be 'expected' or 'bernoulli', got {estimator!r}")
+        from mpe_psn.functional.checks import ESTIMATORS
+
+        if estimator not in ESTIMATORS:
+            raise ConfigError(f"--estimator must be one of {list(ESTIMATORS)}, got {estimator!r}")
         if set_eval_estimator(model, estimator) == 0:
             raise ConfigError(f"--estimator only applies to MPE-PSN networks; {path} uses neuron {args['neuron']!r}")
     used = estimator or (config.get("eval_estimator") if args["neuron"] == "mpe" else None)
     info = dataset_info(config["dataset"])
     options = dict(config.get("dataset_options") or {})
     options.update(dataset_options or {})
+    options.setdefault("progress", progress)  # --quiet / --json: no dataset-preparation bar either
     dataset = build_dataset(
         config["dataset"], split, root=data_dir if data_dir is not None else config.get("data_dir"), T=args["T"],
         size=args["input_size"], augment=False, cache_dir=cache_dir if cache_dir is not None else config.get("cache_dir"),

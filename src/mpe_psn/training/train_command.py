@@ -12,70 +12,80 @@ import json
 import sys
 from typing import Any
 
-from mpe_psn.utils.cli_args import key_value
 
-#: flag destination -> config key (flags whose value is copied as is)
-_FLAG_KEYS = {
-    "dataset": "dataset", "data_dir": "data_dir", "cache_dir": "cache_dir", "model": "model", "neuron": "neuron",
-    "T": "T", "input_size": "input_size", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
-    "optimizer": "optimizer", "weight_decay": "weight_decay", "mixup": "mixup", "out": "out", "name": "name",
-    "device": "device", "amp": "amp", "seed": "seed", "estimator": "estimator", "eval_estimator": "eval_estimator",
-    "refine_steps": "refine_steps", "lambda_mem": "lambda_mem", "mem_loss_off_epoch": "mem_loss_off_epoch",
-    "num_workers": "num_workers", "augment": "augment", "compile": "compile", "backend": "backend", "kappa": "kappa",
-    "log_fidelity": "log_fidelity",
-}
+def _optional_epoch(text: str) -> int | None:
+    from mpe_psn.utils.cli_args import non_negative_int
+
+    return None if text.lower() in ("none", "null", "never") else non_negative_int(text)
 
 
-def _optional_int(text: str) -> int | None:
-    return None if text.lower() in ("none", "null", "never") else int(text)
+def _run_name(text: str) -> str:
+    if text in ("", ".", "..") or "/" in text or "\\" in text:
+        raise argparse.ArgumentTypeError(f"expected a folder name without slashes (the folder goes in --out), got {text!r}")
+    return text
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from mpe_psn.utils import cli_args as A
+
     parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     S = argparse.SUPPRESS  # flags not given stay out of the namespace: the preset decides
+    estimators = ("bernoulli", "expected")
     g = parser.add_argument_group("what to train")
-    g.add_argument("--preset", default=None, help="preset name (see --list-presets) or path to a JSON config; "
-                   "default: the preset named like --dataset")
-    g.add_argument("--dataset", default=S, help="synthetic (built in), dvs-gesture, cifar10-dvs, n-caltech101, cifar10, cifar100")
-    g.add_argument("--data-dir", dest="data_dir", default=S, help="folder with your copy of the dataset")
-    g.add_argument("--data-option", dest="data_options", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+    g.add_argument("--preset", default=None, help="preset name (see --list-presets) or path to a JSON config "
+                   "(a run folder's config.json reruns that configuration); default: the preset named like --dataset")
+    g.add_argument("--dataset", type=A.choice_of(A.dataset_names, "dataset"), default=S,
+                   help=f"{', '.join(A.dataset_names())} (synthetic is built in; see docs/datasets.md)")
+    g.add_argument("--data-dir", dest="data_dir", type=A.existing_dir, default=S, help="folder with your copy of the dataset")
+    g.add_argument("--data-option", dest="data_options", action="append", type=A.key_value, default=[], metavar="KEY=VALUE",
                    help="dataset option, e.g. num_train=500 for the built-in dataset (repeatable)")
-    g.add_argument("--cache-dir", dest="cache_dir", default=S, help="frame cache folder ($MPE_PSN_CACHE or ~/.cache/mpe-psn)")
+    g.add_argument("--cache-dir", dest="cache_dir", type=A.folder_path, default=S,
+                   help="frame cache folder ($MPE_PSN_CACHE or ~/.cache/mpe-psn)")
     g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=S, help="training augmentation")
-    g.add_argument("--model", default=S, help="dvsgesture-net, vggsnn, resnet19, small (default: the dataset's)")
-    g.add_argument("--neuron", default=S, help="mpe (MPE-PSN), lif (exact sequential), psn, sj-lif (SpikingJelly)")
-    g.add_argument("-T", dest="T", type=int, default=S, help="time steps (default: the dataset's)")
-    g.add_argument("--input-size", dest="input_size", type=int, default=S, help="frame side in pixels")
+    g.add_argument("--model", type=A.choice_of(A.model_names, "model"), default=S,
+                   help=f"{', '.join(A.model_names())} (default: the dataset's)")
+    g.add_argument("--neuron", type=A.choice_of(A.neuron_names, "neuron"), default=S,
+                   help="mpe (MPE-PSN), lif (exact sequential), psn, sj-lif (SpikingJelly)")
+    g.add_argument("-T", dest="T", type=A.positive_int, default=S, help="time steps (default: the dataset's)")
+    g.add_argument("--input-size", dest="input_size", type=A.positive_int, default=S, help="frame side in pixels")
     o = parser.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, default=S)
-    o.add_argument("--batch-size", dest="batch_size", type=int, default=S, help="global batch (split over processes)")
-    o.add_argument("--lr", type=float, default=S)
-    o.add_argument("--optimizer", default=S, help="sgd, adam or adamw")
-    o.add_argument("--weight-decay", dest="weight_decay", type=float, default=S)
-    o.add_argument("--mixup", type=float, default=S, help="mixup Beta(alpha, alpha); 0 = off")
-    o.add_argument("--seed", type=int, default=S)
+    o.add_argument("--epochs", type=A.positive_int, default=S)
+    o.add_argument("--batch-size", dest="batch_size", type=A.positive_int, default=S, help="global batch (split over processes)")
+    o.add_argument("--lr", type=A.positive_float, default=S)
+    o.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default=S, help="sgd, adam or adamw")
+    o.add_argument("--weight-decay", dest="weight_decay", type=A.non_negative_float, default=S)
+    o.add_argument("--mixup", type=A.non_negative_float, default=S, help="mixup Beta(alpha, alpha); 0 = off")
+    o.add_argument("--seed", type=A.non_negative_int, default=S)
     m = parser.add_argument_group("MPE-PSN")
-    m.add_argument("--estimator", default=S, help="training estimator: bernoulli (paper) or expected")
-    m.add_argument("--eval-estimator", dest="eval_estimator", default=S, help="estimator at test time: expected or bernoulli")
-    m.add_argument("--refine-steps", dest="refine_steps", type=int, default=S, help="extra correction passes (T-1 = exact LIF)")
-    m.add_argument("--lambda-mem", dest="lambda_mem", type=float, default=S, help="weight of the membrane loss L_mem (0 = off)")
-    m.add_argument("--mem-loss-off-epoch", dest="mem_loss_off_epoch", type=_optional_int, default=S,
+    m.add_argument("--estimator", choices=estimators, default=S, help="training estimator: bernoulli (paper) or expected")
+    m.add_argument("--eval-estimator", dest="eval_estimator", choices=estimators, default=S,
+                   help="estimator at test time: expected or bernoulli")
+    m.add_argument("--refine-steps", dest="refine_steps", type=A.non_negative_int, default=S,
+                   help="extra correction passes (T-1 = exact LIF)")
+    m.add_argument("--lambda-mem", dest="lambda_mem", type=A.fraction, default=S, help="weight of the membrane loss L_mem (0 = off)")
+    m.add_argument("--mem-loss-off-epoch", dest="mem_loss_off_epoch", type=_optional_epoch, default=S,
                    help="L_mem is used for epochs before this one (none = always)")
-    m.add_argument("--kappa", default=S, help="L_mem step weights: learned or uniform")
-    m.add_argument("--backend", default=S, help="MPE-PSN kernel: auto, reference, triton, cpu")
+    m.add_argument("--kappa", choices=("learned", "uniform"), default=S, help="L_mem step weights: learned or uniform")
+    m.add_argument("--backend", choices=("auto", "reference", "triton", "cpu"), default=S,
+                   help="MPE-PSN kernel: auto, reference, triton, cpu")
     m.add_argument("--log-fidelity", dest="log_fidelity", action=argparse.BooleanOptionalAction, default=S,
                    help="log the estimate's distance to the exact LIF on one test batch each epoch "
                         "(plot it with `mpe-psn analyze fidelity --train RUN`)")
+    m.add_argument("--finetune-as", dest="finetune_as", choices=("lif",), default=S,
+                   help="train the last --finetune-epochs epochs as this exact neuron (closes the deployment gap)")
+    m.add_argument("--finetune-epochs", dest="finetune_epochs", type=A.non_negative_int, default=S,
+                   help="how many of the last --epochs to fine-tune (with --finetune-as)")
     r = parser.add_argument_group("machinery")
-    r.add_argument("--device", default=S, help="auto, cpu, cuda, cuda:N")
-    r.add_argument("--amp", nargs="?", const="auto", default=S, help="mixed precision: auto (bf16 on CPU; bf16 or fp16 on CUDA), bf16, fp16, off")
+    r.add_argument("--device", type=A.device, default=S, help="auto, cpu, cuda, cuda:N")
+    r.add_argument("--amp", nargs="?", const="auto", choices=("off", "auto", "bf16", "fp16"), default=S,
+                   help="mixed precision: auto (bf16 on CPU; bf16 or fp16 on CUDA), bf16, fp16, off")
     r.add_argument("--compile", action=argparse.BooleanOptionalAction, default=S, help="torch.compile the network")
-    r.add_argument("--num-workers", dest="num_workers", type=int, default=S, help="data loader worker processes")
-    r.add_argument("--out", default=S, help="parent folder of run folders")
-    r.add_argument("--name", default=S, help="run folder name (default: dataset-model-neuron-time)")
-    r.add_argument("--set", dest="settings", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+    r.add_argument("--num-workers", dest="num_workers", type=A.non_negative_int, default=S, help="data loader worker processes")
+    r.add_argument("--out", type=A.folder_path, default=S, help="parent folder of run folders")
+    r.add_argument("--name", type=_run_name, default=S, help="run folder name (default: dataset-model-neuron-time)")
+    r.add_argument("--set", dest="settings", action="append", type=A.key_value, default=[], metavar="KEY=VALUE",
                    help="any config key (see docs/training.md), e.g. --set momentum=0.8 (repeatable)")
-    r.add_argument("--resume", default=None, metavar="RUN_OR_CHECKPOINT",
+    r.add_argument("--resume", default=None, metavar="RUN_OR_CHECKPOINT", type=A.existing_path,
                    help="continue a run (its folder or last.pt) with its saved settings")
     r.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch instead)")
     r.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
@@ -84,10 +94,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The config keys the user set explicitly on the command line."""
+    from mpe_psn.training.config import TrainConfig
+
     values: dict[str, Any] = {}
-    for dest, key in _FLAG_KEYS.items():
-        if hasattr(args, dest):
-            values[key] = getattr(args, dest)
+    for key in TrainConfig.keys():  # a flag's destination is its config key; unset flags are not in args
+        if hasattr(args, key):
+            values[key] = getattr(args, key)
     for key, value in getattr(args, "settings", []):
         values[key] = value
     if getattr(args, "data_options", None):
@@ -128,10 +140,10 @@ def run(args: argparse.Namespace) -> int:
             return 0
         result = train(config, resume=args.resume, progress=not args.quiet)
     except (ConfigError, CheckpointError, TrainingError, FileExistsError, FileNotFoundError, ImportError) as error:
-        print(f"mpe-psn train: error: {error}", file=sys.stderr)
+        print(f"mpe-psn train: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     except ValueError as error:  # dataset and model errors carry their own explanation
-        print(f"mpe-psn train: error: {error}", file=sys.stderr)
+        print(f"mpe-psn train: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     finally:
         teardown_distributed()

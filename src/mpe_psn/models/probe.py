@@ -1,5 +1,7 @@
 """Find the spiking and synaptic layers of a model and watch them with forward hooks.
 
+Used by the analyses and by the fidelity log of training.
+
 The neurons take and return time-major [T, B, ...] tensors (or batch-major with
 ``batch_first=True``); the hooks hand both input and output over time-major.
 """

@@ -1,4 +1,11 @@
-"""Feed data to a model the way the analyses need it: time-major batches, outputs, predictions."""
+"""The layout seam: loaders yield batch-major data, networks take time-major data.
+
+Every loader of :mod:`mpe_psn.data` yields ``(x [B, T, ...], y [B])`` (one sample per row, as
+a ``Dataset`` stores it), and every network and neuron takes ``x [T, B, ...]`` (time first, so
+that a step is one contiguous slice). :func:`model_input` is the one place that turns the
+first into the second; training, evaluation, the analyses and the fidelity log all call it.
+The rest of this module is how they all feed a model: forward in eval mode, predict a class.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +15,22 @@ from typing import Iterable, Iterator
 import torch
 from torch import nn
 
-__all__ = ["Batch", "time_major_batches", "model_device", "forward", "predictions", "eval_mode"]
+__all__ = ["Batch", "model_input", "time_major_batches", "model_device", "forward", "predict", "eval_mode"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def model_device(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    if p is None:
-        p = next(model.buffers(), None)
-    return p.device if p is not None else torch.device("cpu")
+def model_input(x: torch.Tensor, device: "torch.device | str | None" = None, non_blocking: bool = False) -> torch.Tensor:
+    """A loader's batch-major ``x [B, T, ...]`` as a network's time-major float input ``[T, B, ...]``.
+
+    ``device``: move it there (``None``: stay). Integer frames (event counts) become float32.
+    """
+    if x.dim() < 3:
+        raise ValueError(f"batch x must be batch-major [B, T, ...] with at least 3 dims, got shape {tuple(x.shape)}")
+    if device is not None:
+        x = x.to(device, non_blocking=non_blocking)
+    x = x.transpose(0, 1)
+    return x if x.is_floating_point() else x.float()
 
 
 def time_major_batches(
@@ -27,7 +40,7 @@ def time_major_batches(
     progress: bool = False,
     desc: str = "batches",
 ) -> Iterator[Batch]:
-    """Yield ``(x [T, B, ...], y [B])`` from batch-major ``(x [B, T, ...], y)`` pairs.
+    """Yield ``(x [T, B, ...], y [B])`` (:func:`model_input`) from loader pairs ``(x [B, T, ...], y)``.
 
     ``max_batches`` stops early (``None``: all of them); ``progress`` shows a tqdm bar.
     """
@@ -49,16 +62,20 @@ def time_major_batches(
         if not (isinstance(item, (tuple, list)) and len(item) == 2):
             raise TypeError("each batch must be a pair (x [B, T, ...], y [B])")
         x, y = item
-        if x.dim() < 3:
-            raise ValueError(f"batch x must be batch-major [B, T, ...] with at least 3 dims, got shape {tuple(x.shape)}")
-        if y.shape[0] != x.shape[0]:
-            raise ValueError(f"batch has {x.shape[0]} inputs but {y.shape[0]} labels")
-        x = x.transpose(0, 1)
-        if not x.is_floating_point():
-            x = x.float()
+        x = model_input(x, device)
+        if y.shape[0] != x.shape[1]:
+            raise ValueError(f"batch has {x.shape[1]} inputs but {y.shape[0]} labels")
         if device is not None:
-            x, y = x.to(device), y.to(device)
+            y = y.to(device)
         yield x, y
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer); the CPU for a model without either."""
+    p = next(model.parameters(), None)
+    if p is None:
+        p = next(model.buffers(), None)
+    return p.device if p is not None else torch.device("cpu")
 
 
 def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -71,9 +88,10 @@ def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def predictions(outputs: torch.Tensor) -> torch.Tensor:
-    """Class predictions: argmax of the time-mean of the per-step outputs (SPEC.md section 2)."""
-    return outputs.mean(dim=0).argmax(dim=-1)
+def predict(outputs: torch.Tensor) -> torch.Tensor:
+    """Class index per sample from per-step logits [T, B, C]: the argmax of the time-mean
+    (computed in float32, also for bf16/fp16 outputs; docs/design.md, "Losses")."""
+    return outputs.float().mean(0).argmax(-1)
 
 
 class eval_mode:

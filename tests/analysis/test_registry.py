@@ -1,0 +1,41 @@
+"""The analysis registry: one entry per analysis, plain keyword options, clear errors."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from mpe_psn.analysis.analyze_command import ANALYSES as COMMAND_CHOICES
+from mpe_psn.analysis.registry import ANALYSES, get_analysis
+from mpe_psn.analysis.spike_rates import spike_rates
+
+
+def test_every_command_choice_is_registered_and_its_options_exist():
+    assert set(COMMAND_CHOICES) == set(ANALYSES)
+    for name, spec in ANALYSES.items():
+        accepted = set(inspect.signature(spec.function).parameters)
+        assert {"max_batches", "progress", *spec.options} <= accepted, name
+
+
+def test_an_entry_runs_its_function_with_plain_keywords(tiny_mpe, batches):
+    got = get_analysis("spike-rates")(tiny_mpe, batches, max_batches=2)
+    assert got == spike_rates(tiny_mpe, batches, max_batches=2)
+    assert get_analysis("landscape").default_max_batches == 4
+
+
+def test_unknown_analysis_and_option_are_named(tiny_mpe, batches):
+    with pytest.raises(ValueError, match=r"unknown analysis 'rates'; choose one of \['fidelity', 'spike-rates'"):
+        get_analysis("rates")
+    with pytest.raises(ValueError, match=r"analysis 'spike-rates' does not take option\(s\) \['seed'\]; it takes \[\]"):
+        get_analysis("spike-rates")(tiny_mpe, batches, seed=1)
+
+
+def test_run_analysis_checks_its_keywords_before_loading_anything(tmp_path):
+    from mpe_psn.analysis.runner import AnalysisError, run_analysis
+
+    with pytest.raises(AnalysisError, match=r"'energy' does not take option\(s\) \['grid'\]"):
+        run_analysis("energy", [tmp_path / "missing.pt"], tmp_path / "out", grid=3)
+    with pytest.raises(AnalysisError, match="unknown analysis 'energies'"):
+        run_analysis("energies", [tmp_path / "missing.pt"], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
