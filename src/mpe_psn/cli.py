@@ -6,6 +6,12 @@ module ``mpe_psn.<area>.<name>_command`` exposing two functions:
 * ``configure(parser: argparse.ArgumentParser) -> None`` adds the command's arguments;
 * ``run(args: argparse.Namespace) -> int`` does the work and returns the exit status.
 
+Errors reach the user as one line: a bad flag value stops in argparse (the converters of
+:mod:`mpe_psn.utils.cli_args`), a :class:`mpe_psn.errors.UsageError` raised by a command is
+printed as ``mpe-psn <command>: error: <message>`` with exit status 2, a misspelt flag gets the
+sub-command's usage and the closest flag, and a closed output pipe (``mpe-psn eval RUN | head``)
+ends the command quietly. Any other exception is a bug and keeps its traceback.
+
 Command modules must stay cheap to import (heavy imports go inside ``run``), because every
 ``mpe-psn`` invocation imports all of them to build the help text.
 """
@@ -14,8 +20,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
+
+from mpe_psn.errors import UsageError
+from mpe_psn.utils.cli_args import CommandParser
 
 #: (command name, module, one-line help). Order is the order shown in ``mpe-psn --help``.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -24,6 +34,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("data", "mpe_psn.data.data_command", "prepare a dataset's frame cache and summarise it"),
     ("bench", "mpe_psn.bench.bench_command", "time spiking layers and networks"),
     ("analyze", "mpe_psn.analysis.analyze_command", "fidelity, spike rates, energy, landscape, refinement dial"),
+    ("export", "mpe_psn.export.export_command", "write a trained network as NIR or ONNX"),
     ("demo", "mpe_psn.demo_command", "run one MPE-PSN layer and print what it did"),
 )
 
@@ -41,7 +52,7 @@ def _load(module_name: str):
 def build_parser() -> argparse.ArgumentParser:
     from mpe_psn import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="mpe-psn",
         description="Parallel spiking neurons by membrane-potential estimation (MPE-PSN).",
     )
@@ -58,16 +69,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mpe-psn`` with ``argv`` (default: the process's arguments); returns the exit status."""
+    try:
+        status = _parse_and_run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
+        return status
+    except BrokenPipeError:  # the reader went away: `mpe-psn eval RUN | head -1`, `--help | head`
+        _quiet_stdout()
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parse_and_run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            args._parser.unrecognized(extras)
+    except SystemExit as exit_:  # argparse printed the error (or --help, --version): return its status
+        return exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
     try:
         return int(args._run(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except UsageError as error:
+        print(f"{args._parser.prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+
+
+def _quiet_stdout() -> None:
+    """After the reader of stdout went away: point stdout at devnull so that Python's exit-time
+    flush does not fail again (the recipe of the Python docs, "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
 
 
 if __name__ == "__main__":
