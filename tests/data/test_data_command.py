@@ -20,5 +20,8 @@ def test_data_command_summary_and_png(tmp_path, capsys):
 def test_data_command_errors(tmp_path, capsys):
     assert main(["data", "mnist"]) == 2
     assert "unknown dataset 'mnist'" in capsys.readouterr().err
-    assert main(["data", "cifar10-dvs", "--root", str(tmp_path)]) == 2
+    assert main(["data", "cifar10-dvs", "--data-dir", str(tmp_path)]) == 2
     assert "class folder" in capsys.readouterr().err
+    assert main(["data", "cifar10-dvs", "--root", str(tmp_path)]) == 2  # the old spelling still works
+    err = capsys.readouterr().err
+    assert "--root is deprecated; use --data-dir" in err and "class folder" in err

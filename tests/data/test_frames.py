@@ -1,4 +1,4 @@
-"""Frame integration against an independent, event-by-event computation (SPEC section 4)."""
+"""Frame integration against an independent, event-by-event computation (docs/design.md, "Data")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.data.fakes import random_events
 
 
 def reference_frames(events, T, height, width, split_by):
-    """Loop over events and compute each one's frame from the rule as written in the SPEC."""
+    """Loop over events and compute each one's frame from the rule as written in docs/design.md."""
     frames = np.zeros((T, 2, height, width))
     n = len(events)
     if n == 0:

@@ -12,7 +12,13 @@ import torch
 
 Layer = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None]"]
 
-LAYER_METHODS = ("mpe-fused", "mpe-reference", "loop-lif", "copy", "sj-lif", "sj-psn")
+#: The decay factor of every compared layer (the paper's tau: H[t] = TAU * V[t-1] + x[t]).
+TAU = 0.25
+
+LAYER_METHODS = ("mpe-fused", "mpe-reference", "loop-lif", "copy", "sj-lif", "sj-psn") + (
+    # the rows the layer targets need (docs/benchmarks.md): the sigmoid floor, refinement, inference
+    "sigmoid", "mpe-fused-refine1", "mpe-reference-refine1", "mpe-fused-expected", "sj-lif-eval",
+)
 
 
 def spikingjelly_available() -> bool:
@@ -29,23 +35,28 @@ def make_layer(method: str, T: int, device: torch.device) -> Layer:
         from mpe_psn.ops import mpe_psn_layer
 
         backend = "auto" if method == "mpe-fused" else "reference"
-        return lambda x: mpe_psn_layer(x, 1.0, None, tau=0.25, backend=backend)
+        return lambda x: mpe_psn_layer(x, 1.0, TAU, backend=backend)
+    if method in ("mpe-fused-refine1", "mpe-reference-refine1", "mpe-fused-expected"):
+        from mpe_psn.ops import mpe_psn_layer
+
+        backend = "reference" if method.startswith("mpe-reference") else "auto"
+        options = {"estimator": "expected"} if method.endswith("expected") else {"refine_steps": 1}
+        return lambda x: mpe_psn_layer(x, 1.0, TAU, backend=backend, **options)
+    if method == "sigmoid":  # one elementwise pass with an exp: the floor of the fused forward
+        return lambda x: (torch.sigmoid(x), None)
     if method == "loop-lif":
         from mpe_psn.functional.lif import lif
 
-        return lambda x: (lif(x, 1.0, 0.25).spikes, None)
+        return lambda x: (lif(x, 1.0, TAU).spikes, None)
     if method == "copy":
         return lambda x: (2.0 * x, None)
-    if method == "sj-lif":
-        from spikingjelly.activation_based import neuron
+    if method in ("sj-lif", "sj-lif-eval"):
+        from mpe_psn.models.neuron_factory import SpikingJellyLIF
 
-        node = neuron.LIFNode(tau=4.0 / 3.0, decay_input=False, v_reset=0.0, step_mode="m").to(device)
-
-        def sj_lif(x):
-            node.reset()
-            return node(x), None
-
-        return sj_lif
+        node = SpikingJellyLIF(tau=TAU, T=T).to(device)
+        if method == "sj-lif-eval":
+            node.eval()
+        return lambda x: (node(x), None)
     if method == "sj-psn":
         from spikingjelly.activation_based import neuron
 

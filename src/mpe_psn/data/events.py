@@ -12,9 +12,48 @@ import warnings
 
 import numpy as np
 
-__all__ = ["EVENT_DTYPE", "make_events", "empty_events", "sanitize_events", "EventIssues"]
+__all__ = ["EVENT_DTYPE", "as_events", "make_events", "empty_events", "sanitize_events", "EventIssues"]
 
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.uint8)])
+EVENT_FIELDS = ("t", "x", "y", "p")
+
+
+def as_events(events: np.ndarray, *, source: str = "events") -> np.ndarray:
+    """``events`` as an ``EVENT_DTYPE`` array, converted once with checks.
+
+    Accepts any 1-D structured array with integer or bool fields ``t``, ``x``, ``y``, ``p`` in
+    any order, other fields ignored (Tonic's datasets: NMNIST int64 x, y, t, p; DVSGesture
+    int16 x/y and bool p; CIFAR10DVS uint64 t, uint16 x/y, bool p). An ``EVENT_DTYPE`` array is
+    returned as it is. Raises a one-line error naming the field for a missing or non-integer
+    field, a negative value, a value too large for the field here (t < 2**63, x and y < 2**15)
+    or a polarity other than 0/1; and for anything but a 1-D structured array.
+    """
+    if isinstance(events, np.ndarray) and events.dtype == EVENT_DTYPE and events.ndim == 1:
+        return events
+    names = getattr(getattr(events, "dtype", None), "names", None)
+    if not isinstance(events, np.ndarray) or names is None:
+        kind = f"array of dtype {events.dtype}" if isinstance(events, np.ndarray) else type(events).__name__
+        raise TypeError(f"{source}: events must be a 1-D structured array with fields t, x, y, p; got a {kind}")
+    if events.ndim != 1:
+        raise ValueError(f"{source}: events must be a 1-D structured array, got shape {events.shape}")
+    missing = [f for f in EVENT_FIELDS if f not in names]
+    if missing:
+        raise ValueError(f"{source}: events lack field(s) {missing}; they have {list(names)} (need t, x, y, p)")
+    out = np.empty(events.shape[0], dtype=EVENT_DTYPE)
+    for field in EVENT_FIELDS:
+        column = events[field]
+        if column.dtype.kind not in "biu":
+            raise TypeError(f"{source}: event field {field!r} must hold integers or bools, got {column.dtype}")
+        if column.size:
+            low, high = column.min(), column.max()
+            if low < 0:
+                raise ValueError(f"{source}: event field {field!r} has a negative value ({int(low)})")
+            limit = 1 if field == "p" else np.iinfo(EVENT_DTYPE[field]).max
+            if int(high) > limit:
+                what = "polarity must be 0 or 1" if field == "p" else f"larger than {limit}, the most it can hold here"
+                raise ValueError(f"{source}: event field {field!r} has the value {int(high)}: {what}")
+        out[field] = column
+    return out
 
 
 def make_events(t, x, y, p) -> np.ndarray:
@@ -48,11 +87,11 @@ def sanitize_events(
       (counted in ``issues['outside']``);
     * timestamps that go backwards are put in order by a stable sort on ``t`` (events with
       equal ``t`` keep file order; ``issues['unsorted'] = 1``).
+    Any array :func:`as_events` accepts is converted first.
     Empty recordings and recordings with fewer events than T are left as they are:
     :func:`mpe_psn.data.events_to_frames` defines their frames.
     """
-    if events.dtype != EVENT_DTYPE:
-        raise TypeError(f"expected an EVENT_DTYPE array, got dtype {events.dtype}")
+    events = as_events(events, source=source)
     issues = EventIssues(outside=0, unsorted=0)
     inside = (events["x"] >= 0) & (events["x"] < width) & (events["y"] >= 0) & (events["y"] < height)
     if not inside.all():

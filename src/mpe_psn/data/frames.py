@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mpe_psn.data.events import EVENT_DTYPE
+from mpe_psn.data.events import as_events
 
 __all__ = ["events_to_frames", "integrate_events", "resize_frames", "frame_index"]
 
@@ -53,10 +53,10 @@ def frame_index(events: np.ndarray, T: int, split_by: str = "number") -> np.ndar
 def integrate_events(events: np.ndarray, T: int, height: int, width: int, split_by: str = "number") -> np.ndarray:
     """Count events per (frame, polarity, y, x) at the sensor resolution: int32 [T, 2, H, W].
 
+    ``events``: any array :func:`mpe_psn.data.events.as_events` accepts (Tonic's included).
     Events must lie inside the sensor (see :func:`mpe_psn.data.events.sanitize_events`).
     """
-    if events.dtype != EVENT_DTYPE:
-        raise TypeError(f"expected an EVENT_DTYPE array, got dtype {events.dtype}")
+    events = as_events(events)
     if height < 1 or width < 1:
         raise ValueError(f"height and width must be positive, got {height}x{width}")
     frames = np.zeros((T, 2, height, width), dtype=np.int32)

@@ -13,7 +13,7 @@ from typing import Any
 
 from mpe_psn.data import synthetic as _synthetic
 
-__all__ = ["DatasetInfo", "DATASETS", "dataset_info", "build_dataset", "SPLITS"]
+__all__ = ["DatasetInfo", "DATASETS", "dataset_info", "build_dataset", "check_dataset_options", "SPLITS"]
 
 SPLITS = ("train", "test")
 
@@ -114,12 +114,37 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+# Tonic's datasets, read from the copy Tonic downloaded (mpe_psn.data.tonic_source; Tonic imported on use)
+from mpe_psn.data.tonic_source import TONIC_DATASETS as _TONIC_DATASETS  # noqa: E402
+
+DATASETS.update(
+    (name, DatasetInfo(name, len(classes), 2, side, side, default_T, "events", classes, sensor=sensor,
+                       source=f"the folder Tonic saved {tonic_class} to (its save_to), as tonic.datasets.{tonic_class} "
+                       "lays it out", module="mpe_psn.data.tonic_source"))
+    for name, (tonic_class, sensor, classes, side, default_T) in _TONIC_DATASETS.items()
+)
+
+
 def dataset_info(name: str) -> DatasetInfo:
     """The :class:`DatasetInfo` of ``name``; an unknown name lists the known ones."""
     try:
         return DATASETS[name]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None
+
+
+def check_dataset_options(name: str, options: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming an unknown dataset, an option it does not take or (where the
+    dataset can tell without reading data) an impossible value; builds nothing, reads nothing."""
+    info = dataset_info(name)
+    module = importlib.import_module(info.module)
+    check = getattr(module, "validate_options", None)  # a module that can check values too
+    if callable(check):
+        check(dict(options))
+    elif getattr(module, "OPTIONS", None) is not None:
+        from mpe_psn.data.sources import check_options
+
+        check_options(name, dict(options), module.OPTIONS)
 
 
 def build_dataset(

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["summarize", "format_summary", "plot_samples"]
+__all__ = ["summarize", "format_summary", "plot_samples", "sample_indices"]
 
 
 def _events_per_sample(dataset) -> np.ndarray | None:
@@ -61,22 +61,33 @@ def format_summary(name: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot_samples(dataset, path: "str | os.PathLike[str]", class_names, count: int = 6, max_T: int = 10) -> None:
-    """PNG: one row per sample (spread over the split), one column per time step; ON - OFF
-    counts in red/blue for event data, the image for static data."""
+def sample_indices(labels, n: int, count: int | None) -> list[int]:
+    """Which samples to draw: the first of each class in class order, then the next ones in
+    split order; ``count=None`` draws one per class (every sample when labels are unknown)."""
+    if labels is None:
+        count = n if count is None else min(count, n)
+        return np.linspace(0, n - 1, count).round().astype(int).tolist()
+    labels = np.asarray(labels)
+    firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
+    if count is None:
+        return firsts
+    taken = set(firsts)
+    return (firsts + [i for i in range(n) if i not in taken])[:min(count, n)]
+
+
+def plot_samples(dataset, path: "str | os.PathLike[str]", class_names, count: int | None = None, max_T: int = 10) -> None:
+    """PNG: one row per sample, one column per time step; ON - OFF counts in red/blue for event
+    data, the image for static data. By default the first sample of each class (see
+    :func:`sample_indices`); ``count`` draws that many rows instead."""
     from mpe_psn.utils.plotting import new_figure, save_figure
 
     n = len(dataset)
     if n == 0:
         raise ValueError("cannot plot an empty dataset")
-    count = min(count, n)
-    labels = getattr(dataset, "labels", None)
-    if labels is not None:  # one sample per class first, then more of the same
-        labels = np.asarray(labels)
-        firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
-        indices = np.array((firsts + [i for i in range(n) if i not in set(firsts)])[:count])
-    else:
-        indices = np.linspace(0, n - 1, count).round().astype(int)
+    if count is not None and count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    indices = sample_indices(getattr(dataset, "labels", None), n, count)
+    count = len(indices)
     first, _ = dataset[int(indices[0])]
     T = min(first.shape[0], max_T)
     fig, axes = new_figure(count, T, width=1.3, height=1.3, squeeze=False)
