@@ -2,6 +2,24 @@
 
 Every neuron takes time-major input [T, B, ...] (SpikingJelly's multi-step layout) or, with
 ``batch_first=True``, batch-major [B, T, ...], and returns spikes in the same layout.
+
+Streaming (SpikingJelly's ``step_mode`` convention): ``step_mode = "m"`` (the default) is the
+above, one whole sequence per call, no state kept between calls. ``step_mode = "s"`` takes one
+time step [B, ...] per call and keeps what the next step needs inside the module until
+:func:`reset`. Use :func:`set_step_mode` and :func:`reset` on a whole network. Feeding the T
+steps of a sequence one by one gives the multi-step call's spikes bit for bit (MPE-PSN's
+``"expected"`` estimator with any ``refine_steps``, and LIF, on the reference path). For
+MPE-PSN the state is not a membrane potential: it is the previous step's estimate
+``vhat[t-1]`` (plus, with ``refine_steps = k``, the previous step's corrected potential of
+each of the k earlier passes). PSN cannot stream: its output at step t depends on all T inputs.
+
+What ``tau`` means here (everywhere in this project): the paper's **decay factor** in [0, 1],
+the share of the previous potential that the next step keeps,
+``H[t] = tau * V[t-1] + x[t]``, ``S[t] = H[t] >= threshold``, ``V[t] = H[t] * (1 - S[t])``.
+tau = 0 forgets at once; the paper uses 0.25. It is **not** SpikingJelly's time constant
+``tau_sj`` (>= 1), whose decay per step is ``1 - 1 / tau_sj``: this tau equals
+``1 - 1 / tau_sj``, so tau = 0.25 is ``tau_sj = 4/3`` (``models.neuron_factory.SpikingJellyLIF``
+converts). See docs/training.md, "What tau means".
 """
 
 from __future__ import annotations
@@ -14,11 +32,49 @@ from torch import nn
 
 from mpe_psn.functional.checks import check_estimator, check_refine_steps, check_tau, check_time_major
 from mpe_psn.functional.lif import lif
+from mpe_psn.functional.mpe import estimate_potential
 from mpe_psn.functional.psn import psn
 from mpe_psn.functional.surrogate import get_surrogate
 from mpe_psn.ops import BACKENDS, mpe_psn_layer
 
-__all__ = ["MPEPSN", "LIF", "PSN", "SpikingNeuron"]
+__all__ = ["MPEPSN", "LIF", "PSN", "SpikingNeuron", "STEP_MODES", "set_step_mode", "reset"]
+
+STEP_MODES = ("m", "s")
+
+
+def _check_step_mode(mode: str) -> str:
+    if mode not in STEP_MODES:
+        raise ValueError(f"step_mode must be 'm' (multi-step, [T, B, ...]) or 's' (single step, [B, ...]), got {mode!r}")
+    return mode
+
+
+def set_step_mode(model: nn.Module, mode: str) -> nn.Module:
+    """Set ``step_mode`` (``"m"`` or ``"s"``) on every module of ``model`` that has one; returns ``model``.
+
+    Modules that cannot run step by step (PSN) are an error naming the layer; nothing is
+    changed then. The state of every neuron is cleared (as :func:`reset`).
+    """
+    _check_step_mode(mode)
+    named = [(name or type(model).__name__, m) for name, m in model.named_modules() if hasattr(m, "step_mode")]
+    if mode == "s":
+        for name, module in named:
+            if "s" not in getattr(module, "SUPPORTED_STEP_MODES", STEP_MODES):
+                raise ValueError(
+                    f"layer {name!r} ({type(module).__name__}) cannot run step by step: its output at step t "
+                    f"depends on all T inputs; use MPEPSN or LIF neurons for streaming"
+                )
+    for _, module in named:
+        module.step_mode = mode
+    reset(model)
+    return model
+
+
+def reset(model: nn.Module) -> nn.Module:
+    """Clear the step-mode state of every neuron in ``model`` (call between sequences); returns ``model``."""
+    for module in model.modules():
+        if hasattr(module, "step_mode") and callable(getattr(module, "reset", None)):
+            module.reset()
+    return model
 
 
 class SpikingNeuron(nn.Module):
@@ -46,6 +102,31 @@ class SpikingNeuron(nn.Module):
         self.surrogate = get_surrogate(surrogate, alpha)
         self.T = T
         self.batch_first = batch_first
+        self.step_mode = "m"
+        self._state: tuple[torch.Tensor, ...] | None = None  # step mode: what the next step needs
+
+    @property
+    def step_mode(self) -> str:
+        """``"m"``: [T, B, ...] per call, no state; ``"s"``: one step [B, ...] per call, state kept."""
+        return self._step_mode
+
+    @step_mode.setter
+    def step_mode(self, mode: str) -> None:
+        self._step_mode = _check_step_mode(mode)
+        self._state = None
+
+    def reset(self) -> None:
+        """Forget the step-mode state: the next single-step call starts a new sequence."""
+        self._state = None
+
+    def _check_step(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 1:
+            raise ValueError(f"{type(self).__name__} in step mode 's' takes one floating-point step [B, ...], got {x!r:.80}")
+        if self._state is not None and self._state[0].shape != x.shape:
+            raise ValueError(
+                f"{type(self).__name__} in step mode 's' holds the state of a step shaped {tuple(self._state[0].shape)} "
+                f"but got {tuple(x.shape)}; call mpe_psn.reset(model) before a new sequence"
+            )
 
     def _to_time_major(self, x: torch.Tensor) -> torch.Tensor:
         name = "input [B, T, ...]" if self.batch_first else "input [T, B, ...]"
@@ -70,8 +151,9 @@ class MPEPSN(SpikingNeuron):
     """The MPE-PSN layer (see :func:`mpe_psn.functional.mpe_psn` for the math).
 
     Args:
-        tau: decay factor (0.25 in the paper).
         threshold, learn_threshold: initial threshold, and whether it is a parameter.
+        tau: decay factor in [0, 1], ``H[t] = tau * V[t-1] + x[t]`` (0.25 in the paper; not
+            SpikingJelly's time constant, see the module docstring).
         estimator: estimator in training mode, ``"bernoulli"`` (paper) or ``"expected"``.
         eval_estimator: estimator in eval mode; ``"expected"`` makes predictions deterministic.
         refine_steps: extra correction passes; ``>= T - 1`` computes the exact LIF.
@@ -82,13 +164,15 @@ class MPEPSN(SpikingNeuron):
         T: number of time steps, checked on every call when given.
         backend: ``"auto"``, ``"reference"``, ``"triton"`` or ``"cpu"`` (see ``mpe_psn.ops``).
 
-    After each forward, ``self.mem_loss`` holds that call's L_mem (a scalar tensor).
+    After each forward, ``self.mem_loss`` holds that call's L_mem (a scalar tensor; ``None`` in
+    step mode ``"s"``, where the state between calls is the previous step's estimate, not a
+    membrane potential: see the module docstring).
     """
 
     def __init__(
         self,
-        tau: float = 0.25,
         threshold: float = 1.0,
+        tau: float = 0.25,
         learn_threshold: bool = True,
         estimator: str = "bernoulli",
         eval_estimator: str = "expected",
@@ -143,18 +227,40 @@ class MPEPSN(SpikingNeuron):
         return None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.step_mode == "s":
+            return self._single_step(x)
         x = self._to_time_major(x)
         spikes, self.mem_loss = mpe_psn_layer(
             x,
             self.threshold,
-            self.kappa,
             tau=self.tau,
+            kappa=self.kappa,
             estimator=self.estimator if self.training else self.eval_estimator,
             refine_steps=self.refine_steps,
             surrogate=self.surrogate,
             backend=self.backend,
         )
         return self._from_time_major(spikes)
+
+    def _single_step(self, x: torch.Tensor) -> torch.Tensor:
+        """One step [B, ...]. State: the previous step's estimate vhat[t-1] and, for each of the
+        ``refine_steps`` earlier passes, the previous step's corrected potential of that pass.
+
+        The ``"bernoulli"`` estimator draws a fresh sample per step from the global RNG, so it
+        cannot repeat a multi-step call's noise. ``mem_loss`` is not computed (it is ``None``).
+        """
+        self._check_step(x)
+        estimator = self.estimator if self.training else self.eval_estimator
+        passes = 1 + (self.refine_steps if self.T is None else min(self.refine_steps, self.T - 1))
+        previous = self._state if self._state is not None else (torch.zeros_like(x),) * passes
+        current = [estimate_potential(x, estimator)]  # vhat[t], from x[t] alone
+        for level in range(passes):  # pass j: H = x[t] + tau * (pass j-1's potential at t-1)
+            h = x + self.tau * previous[level]
+            s = self.surrogate(h - self.threshold)
+            current.append((1.0 - s) * h)
+        self._state = tuple(current[:passes])
+        self.mem_loss = None
+        return s
 
     def extra_repr(self) -> str:
         return (
@@ -165,12 +271,13 @@ class MPEPSN(SpikingNeuron):
 
 
 class LIF(SpikingNeuron):
-    """The exact sequential LIF (hard reset to 0), computed step by step."""
+    """The exact sequential LIF (hard reset to 0), computed step by step:
+    ``H[t] = tau * V[t-1] + x[t]`` with ``tau`` the decay factor in [0, 1] (module docstring)."""
 
     def __init__(
         self,
-        tau: float = 0.25,
         threshold: float = 1.0,
+        tau: float = 0.25,
         learn_threshold: bool = True,
         surrogate: str = "triangular",
         alpha: float | None = None,
@@ -181,6 +288,13 @@ class LIF(SpikingNeuron):
         self.tau = check_tau(tau)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.step_mode == "s":  # state: the post-reset membrane potential V[t-1]
+            self._check_step(x)
+            v = self._state[0] if self._state is not None else torch.zeros_like(x)
+            h = self.tau * v + x
+            s = self.surrogate(h - self.threshold)
+            self._state = ((1.0 - s) * h,)
+            return s
         x = self._to_time_major(x)
         return self._from_time_major(lif(x, self.threshold, self.tau, self.surrogate).spikes)
 
@@ -192,7 +306,12 @@ class PSN(nn.Module):
     """Parallel spiking neuron (Fang et al. 2023): ``H = W X + B``, ``S = 1[H > 0]``, no reset.
 
     ``W`` [T, T] starts like an ``nn.Linear`` weight and ``B`` at -1 (a threshold of 1).
+    Multi-step only (``step_mode = "m"``): step t needs all T inputs, so ``set_step_mode(model, "s")``
+    on a network with a PSN is an error naming the layer.
     """
+
+    SUPPORTED_STEP_MODES = ("m",)
+    step_mode = "m"
 
     def __init__(self, T: int, surrogate: str = "triangular", alpha: float | None = None, batch_first: bool = False) -> None:
         super().__init__()
