@@ -8,6 +8,14 @@ os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="mpe-ps
 
 import pytest
 
+# On a machine without CUDA the Triton kernels can only run under Triton's interpreter. Triton
+# reads TRITON_INTERPRET when it decorates a kernel and again in parts of itself that it imports
+# lazily, so a worker whose first lazy import happened without it (a test of another folder
+# touching Triton first) later failed inside the interpreted kernels. Set it for the whole
+# session, before anything imports Triton; the compile check strips it from its subprocess.
+if not os.path.exists("/dev/nvidiactl"):  # no NVIDIA driver on this machine
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Real event recordings (nmnist_sample.bin, sample.aedat4) are not part of the repository:
 # the tests that read them run when MPE_PSN_REAL_SAMPLES names a folder holding them.
