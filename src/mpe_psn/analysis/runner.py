@@ -220,19 +220,6 @@ def _run_label(run_dir: Path) -> tuple[str, str]:
     return label, neuron
 
 
-def _run_label(run_dir: Path) -> tuple[str, str]:
-    config_path = run_dir / "config.json" if run_dir.is_dir() else run_dir.parent / "config.json"
-    neuron, label = "mpe", run_dir.name
-    if config_path.is_file():
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-            neuron = str(config.get("neuron", neuron))
-            label = f"{neuron}, lambda_mem={config.get('lambda_mem')}"
-        except (json.JSONDecodeError, AttributeError):
-            pass
-    return label, neuron
-
-
 def training_fidelity(run_dirs: Sequence["str | Path"], out: "str | Path", *, labels: Sequence[str] | None = None) -> AnalysisOutput:
     """The per-epoch fidelity logged by training in each run folder, as one JSON and one PNG."""
     from mpe_psn.analysis import plots

@@ -123,15 +123,20 @@ def _layer_setup(ctx, inputs, output):
     ctx.args = (tau, estimator, passes, surrogate, alpha, backend)
 
 
-def _layer_grad(ctx, g_spikes, g_err, g_mask):
+def _gradients(ctx, g_spikes, g_err, backward):
+    """The inputs' gradients from what ``_layer_setup`` saved, through ``backward``."""
     x, threshold, seed, mask, *rest = ctx.saved_tensors
     noise = rest[0] if ctx.has_noise else None
     if g_spikes is None:
         g_spikes = torch.zeros_like(x)
     if g_err is None:
         g_err = x.new_zeros((x.shape[0],), dtype=torch.float32)
-    gx, g_theta = layer_backward(x, threshold, seed, noise, mask, g_spikes, g_err, *ctx.args)
+    gx, g_theta = backward(x, threshold, seed, noise, mask, g_spikes, g_err, *ctx.args)
     return gx, g_theta, None, None, None, None, None, None, None, None
+
+
+def _layer_grad(ctx, g_spikes, g_err, g_mask):
+    return _gradients(ctx, g_spikes, g_err, layer_backward)
 
 
 torch.library.register_autograd("mpe_psn::layer", _layer_grad, setup_context=_layer_setup)
@@ -150,14 +155,7 @@ class _EagerLayer(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spikes, g_err, g_mask):
-        x, threshold, seed, mask, *rest = ctx.saved_tensors
-        noise = rest[0] if ctx.has_noise else None
-        if g_spikes is None:
-            g_spikes = torch.zeros_like(x)
-        if g_err is None:
-            g_err = x.new_zeros((x.shape[0],), dtype=torch.float32)
-        gx, g_theta = _layer_backward_impl(x, threshold, seed, noise, mask, g_spikes, g_err, *ctx.args)
-        return gx, g_theta, None, None, None, None, None, None, None, None
+        return _gradients(ctx, g_spikes, g_err, _layer_backward_impl)
 
 
 def run_layer(*args) -> tuple[Tensor, Tensor, Tensor]:
