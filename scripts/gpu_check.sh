@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # One-shot GPU check of the fused MPE-PSN kernels. Results go under $OUT (default ./gpu-results):
 #   env.txt      date, device name, torch / CUDA / Triton / SpikingJelly versions
+#   layer.{json,md}, layer_speedup.png   the layer benchmark (training step with L_mem, spikes
+#                only, no_grad and inference_mode forward; both estimators, refine 0/1), with
+#                its targets table; run first, since its numbers are the most wanted
 #   tests.log    the GPU tests: every compiled Triton specialisation launched on the GPU with each
 #                autotuning config and compared with the reference (tests/ops/test_gpu.py), the
-#                fused-layer, custom-op, size and fallback tests
-#   layer.{json,md}, layer_speedup.png   the layer benchmark, with its targets table
+#                fused-layer, custom-op, size and fallback tests (in parallel, without -x, so one
+#                failure does not hide the others)
 #   net.{json,md}                        the training-step benchmark
 #   summary.md   device, date, test outcome and the layer targets: paste into docs/benchmarks.md
-# About 10 minutes on one H100/H200. The script exits non-zero if any step fails.
+# At most about 9 minutes on one H100/H200 (each step has its own time limit: the whole script
+# fits one 10-minute call of a GPU lease). The script exits non-zero if any step fails.
 #
 #   bash scripts/gpu_check.sh             # on the GPU machine, from the repository root
 #   bash scripts/gpu_check.sh --reduced   # a dry run on a CPU: the CPU-runnable tests (Triton
@@ -69,22 +73,25 @@ if [[ $REDUCED == 1 ]]; then
 else
   TESTS=(tests/ops/test_gpu.py tests/ops/test_fused_layer.py tests/ops/test_custom_op.py tests/ops/test_large_index.py
          tests/ops/test_fallback.py)
-  LAYER=(--device cuda --repeats 20 --warmup 3 --slow-ms 500)
+  LAYER=(--device cuda -T 4 16 64 256 --n-exp 12 16 20 24 --repeats 10 --warmup 3 --slow-ms 300)
   NET=(--device cuda --model dvsgesture-net -T 16 --batch 8 32 --repeats 10 --warmup 3)
-  TEST_TIMEOUT=300
+  TEST_TIMEOUT=190
 fi
+# parallel test workers where pytest-xdist is there (Triton compiles each specialisation on the CPU)
+PARALLEL=()
+if [[ $REDUCED == 0 ]] && "$PY" -c "import xdist" 2> /dev/null; then PARALLEL=(-n 8); fi
 
+echo "== layer benchmark"
+timeout 220 "$PY" -m mpe_psn bench layer "${LAYER[@]}" --out "$OUT" --no-progress > "$OUT/layer.log" 2>&1 || fail "layer benchmark (see layer.log)"
+tail -40 "$OUT/layer.log"
 echo "== tests"
-timeout "$TEST_TIMEOUT" "$PY" -m pytest -q -x -p no:cacheprovider -rs "${TESTS[@]}" > "$OUT/tests.log" 2>&1 || fail "tests (see tests.log)"
+timeout "$TEST_TIMEOUT" "$PY" -m pytest -q "${PARALLEL[@]}" -p no:cacheprovider -rs "${TESTS[@]}" > "$OUT/tests.log" 2>&1 || fail "tests (see tests.log)"
 tail -8 "$OUT/tests.log"
 if [[ $REDUCED == 0 ]] && grep -q "needs a CUDA GPU" "$OUT/tests.log"; then
   fail "the GPU tests were skipped although a device was found"
 fi
-echo "== layer benchmark"
-timeout 300 "$PY" -m mpe_psn bench layer "${LAYER[@]}" --out "$OUT" --no-progress > "$OUT/layer.log" 2>&1 || fail "layer benchmark (see layer.log)"
-tail -40 "$OUT/layer.log"
 echo "== network benchmark"
-timeout 150 "$PY" -m mpe_psn bench net "${NET[@]}" --out "$OUT" --no-progress > "$OUT/net.log" 2>&1 || fail "network benchmark (see net.log)"
+timeout 110 "$PY" -m mpe_psn bench net "${NET[@]}" --out "$OUT" --no-progress > "$OUT/net.log" 2>&1 || fail "network benchmark (see net.log)"
 tail -25 "$OUT/net.log"
 
 {

@@ -76,7 +76,7 @@ def test_an_unknown_name_suggests_the_closest_registered_one(capsys):
     assert cli.main(["bench", "net", "--model", "resnet"]) == 2
     assert capsys.readouterr().err == (
         "mpe-psn bench net: error: argument --model: unknown model 'resnet' (did you mean resnet19?); "
-        "choose from dvsgesture-net, vggsnn, resnet19, small\n"
+        "choose from dvsgesture-net, vggsnn, resnet19, small, shd-mlp\n"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from mpe_psn.bench.layer import LayerGrid, run_layer_grid, speedups
 from mpe_psn.bench.report import write_results
@@ -119,3 +120,69 @@ def test_targets_are_ratios_of_one_run_with_verdicts():
     assert "PSN ahead at 1 of 1 points" in text and "| not run |" in text
     gpu = {t["name"] for t in targets(rows, "cuda")}
     assert "fwdbwd-vs-copy" in gpu and "forward-vs-sigmoid" not in gpu
+
+
+def test_layer_rows_time_the_training_step_spikes_only_and_inference():
+    grid = LayerGrid(Ts=(3,), n_exps=(5,), methods=("mpe-fused", "copy"), repeats=1, warmup=0)
+    rows = run_layer_grid(grid, progress=False)["rows"]
+    fused, copy = rows
+    for key in ("fwdbwd_ms", "fwdbwd_spikes_ms", "fwd_ms", "inference_ms"):
+        assert fused[key] > 0
+    assert fused["fallbacks"] == {}  # the timings are the fused kernel's
+    assert "fwdbwd_spikes_ms" not in copy and copy["inference_ms"] > 0
+
+
+def test_a_stopped_layer_run_keeps_its_partial_rows(tmp_path, monkeypatch):
+    import mpe_psn.bench.layer as layer
+
+    calls = []
+    real = layer._measure
+
+    def measure_then_stop(*args):
+        if len(calls) == 2:  # the second grid point's first method: as if a time limit hit
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(layer, "_measure", measure_then_stop)
+    partial = tmp_path / "layer.partial.json"
+    grid = LayerGrid(Ts=(2, 3), n_exps=(4,), methods=("mpe-fused", "copy"), repeats=1, warmup=0)
+    with pytest.raises(KeyboardInterrupt):
+        run_layer_grid(grid, progress=False, partial_path=str(partial))
+    saved = json.loads(partial.read_text())
+    assert saved["partial"] is True and [(r["T"], r["method"]) for r in saved["rows"]] == [(2, "mpe-fused"), (2, "copy")]
+
+
+@pytest.mark.parametrize("model", ["shd-mlp", "small"])
+def test_net_bench_with_the_relu_floor_and_snntorch(model):
+    from mpe_psn.bench.net import build_bench_net, run_net_bench
+
+    pytest.importorskip("snntorch")
+    result = run_net_bench(
+        model=model, T=3, batches=(2,), neurons=("mpe", "snntorch", "relu"), precisions=("fp32",),
+        repeats=1, warmup=0, num_classes=3, input_size=16, progress=False,
+    )
+    assert [r["neuron"] for r in result["rows"]] == ["mpe", "snntorch", "relu"]
+    assert all(r["status"] == "ok" and r["ms"] > 0 and r["infer_ms"] > 0 for r in result["rows"])
+    assert result["rows"][0]["fallbacks"] == {}
+    from mpe_psn.models import neuron_layers
+
+    for neuron, kind in (("relu", torch.nn.ReLU), ("snntorch", None)):
+        net, shape = build_bench_net(model, neuron, 3, 3, 16)
+        assert neuron_layers(net) == []  # every spiking layer was replaced
+        if kind is not None:
+            assert sum(isinstance(m, kind) for m in net.modules()) == (2 if model == "shd-mlp" else 4)
+    assert shape == ((700,) if model == "shd-mlp" else (2, 16, 16))
+    from mpe_psn.bench.report import net_markdown
+
+    assert "| 2 | fp32 | relu |" in net_markdown(result) and "inference ms" in net_markdown(result)
+
+
+def test_snntorch_leaky_is_the_projects_lif():
+    """The snnTorch row is the same neuron as the exact LIF (decay 0.25, threshold 1, reset to 0)."""
+    pytest.importorskip("snntorch")
+    from mpe_psn import LIF
+    from mpe_psn.bench.net import SnnTorchLeaky
+
+    x = torch.randn(12, 4, 50) * 1.5 + 0.6
+    assert torch.equal(SnnTorchLeaky()(x), LIF(T=12)(x))

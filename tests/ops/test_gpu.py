@@ -143,3 +143,27 @@ def test_every_compiled_specialization_launches_on_gpu(config, monkeypatch):
                 ok = keep.all(dim=0)
                 torch.testing.assert_close(gx.float()[:, ok], rx[:, ok].to(dtype).float(), rtol=2e-2, atol=2e-2)
     assert H.LAUNCHED == set(H.specializations())
+
+
+@pytest.mark.parametrize("estimator", ["bernoulli", "expected"])
+def test_inference_mode_then_training_keeps_triton_on_gpu(monkeypatch, estimator):
+    """Evaluating under inference_mode first must not send the training steps to the reference."""
+    import warnings
+
+    from mpe_psn.ops import fallbacks
+    from mpe_psn.ops.mpe import triton_host
+
+    calls = []
+    real = triton_host.forward_pass
+    monkeypatch.setattr(triton_host, "forward_pass", lambda *a, **k: calls.append(1) or real(*a, **k))
+    neuron = MPEPSN(T=8, estimator=estimator).to(DEV)
+    x = torch.randn(8, 4, 300, device=DEV)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with torch.inference_mode():
+            neuron.eval()(x)
+        neuron.train()
+        xt = x.clone().requires_grad_(True)
+        (neuron(xt).sum() + neuron.mem_loss).backward()
+    assert len(calls) >= 2 and fallbacks() == {}
+    assert torch.isfinite(xt.grad).all() and neuron.threshold.grad is not None

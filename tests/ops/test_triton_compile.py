@@ -134,7 +134,48 @@ def test_gpu_launches_are_autotuned_over_the_compiled_configs(monkeypatch):
     for tuned in (K.forward_tuned, K.backward_tuned):
         assert [(c.kwargs["BLOCK"], c.num_warps) for c in tuned.configs] == list(K.TUNING_CONFIGS)
         assert list(tuned.keys) == ["T", "N"]
-    assert H._max_programs(1000) == -(-1000 // min(b for b, _ in K.TUNING_CONFIGS))
+    x = torch.zeros(3, 1000)
+    flags = dict(EST=0, FROM_BUF=False, FINAL=True, STORE=False)
+    monkeypatch.setattr(H, "_TUNED", {})
+    before = H._partial_rows("forward_kernel", x, 1000, flags, 3)  # sized for the smallest block, zeroed
+    assert before.shape == (-(-1000 // min(b for b, _ in K.TUNING_CONFIGS)), 3) and not before.any()
+
+
+class _FakeConfig:
+    def __init__(self, block, warps):
+        self.kwargs, self.num_warps = {"BLOCK": block}, warps
+
+
+def test_the_autotuners_choice_is_reused_without_the_autotuner(monkeypatch):
+    """First launch of a shape: through the autotuner, whose choice is kept; later launches of
+    that shape: straight to the kernel with that choice (and partial rows sized for it)."""
+    from mpe_psn.ops.mpe import triton_kernels as K
+
+    calls = []
+
+    class FakeTuned:
+        best_config = _FakeConfig(256, 4)
+
+        def __getitem__(self, grid):
+            return lambda *args, **kwargs: calls.append(("tuned", grid({"BLOCK": 256})))
+
+    class FakeKernel:
+        def __getitem__(self, grid):
+            return lambda *args, **kwargs: calls.append(("direct", grid, kwargs["BLOCK"], kwargs["num_warps"]))
+
+    monkeypatch.setattr(K, "INTERPRETED", False)
+    monkeypatch.delenv(H.BLOCK_ENV, raising=False)
+    monkeypatch.setattr(H, "_TUNED", {})
+    monkeypatch.setattr(K, "forward_tuned", FakeTuned())
+    monkeypatch.setattr(K, "forward_kernel", FakeKernel())
+    x = torch.zeros(3, 1000)
+    flags = dict(EST=0, FROM_BUF=False, FINAL=True, STORE=False)
+    H._launch("forward_kernel", x, 1000, (), flags)
+    H._launch("forward_kernel", x, 1000, (), flags)
+    H._launch("forward_kernel", torch.zeros(3, 5000), 5000, (), flags)  # a new shape: tuned again
+    assert calls == [("tuned", (4,)), ("direct", (4,), 256, 4), ("tuned", (20,))]
+    after = H._partial_rows("forward_kernel", x, 1000, flags, 3)
+    assert after.shape == (4, 3)
 
 
 def test_block_override(monkeypatch):

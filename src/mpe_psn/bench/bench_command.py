@@ -64,12 +64,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _common(layer, repeats=10)
 
     net = sub.add_parser("net", help="one training step of a paper network with each neuron")
-    net.add_argument("--model", type=A.choice_of(A.model_names, "model"), default=None,
-                     help="dvsgesture-net, vggsnn, resnet19 or small (default dvsgesture-net; --quick: small)")
+    net.add_argument("--model", type=A.choice_of(_net_models, "model"), default=None,
+                     help="dvsgesture-net, vggsnn, resnet19, small or shd-mlp (700-256-256-20, the SHD-sized "
+                          "feed-forward net; try -T 100 --batch 64) (default dvsgesture-net; --quick: small)")
     net.add_argument("-T", "--T", dest="T", type=A.positive_int, default=None, help="time steps (default 16; --quick: 4)")
     net.add_argument("--batch", type=A.positive_int, nargs="+", default=None, help="batch sizes (default 8; --quick: 2)")
     net.add_argument("--neurons", nargs="+", type=A.choice_of(_net_neurons, "neuron"),
-                     help="mpe mpe-reference lif psn sj-lif (default all)")
+                     help="mpe mpe-reference lif psn sj-lif snntorch relu (default all)")
     net.add_argument("--precision", nargs="+", type=A.choice_of(_precisions, "precision"), default=["fp32", "amp"],
                      help="fp32 and/or amp (bf16 autocast)")
     net.add_argument("--classes", type=A.positive_int, default=11, help="output classes (default 11)")
@@ -89,6 +90,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     open_.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                        help="run norse-compiled (default: on CUDA only; compiling the T-step loop takes minutes on a CPU)")
     _common(open_, repeats=5)
+
+
+def _net_models() -> list[str]:
+    from mpe_psn.bench.net import SHD_MLP
+    from mpe_psn.models import MODELS
+
+    return list(MODELS) + [SHD_MLP]
 
 
 def _open_libraries() -> tuple[str, ...]:
@@ -147,11 +155,16 @@ def run(args: argparse.Namespace) -> int:
             max_elements=args.max_elements or (2**22 if cpu else 2**28),
             slow_ms=args.slow_ms,
         )
+        from pathlib import Path
+
+        partial = Path(args.out) / "layer.partial.json"  # what a run stopped half-way keeps
+        partial.parent.mkdir(parents=True, exist_ok=True)
         try:
-            result = run_layer_grid(grid, progress=not args.no_progress)
+            result = run_layer_grid(grid, progress=not args.no_progress, partial_path=str(partial))
         except ValueError as error:
             raise UsageError(str(error)) from error
         paths = write_results(result, args.out, "layer")
+        partial.unlink(missing_ok=True)
     else:
         from mpe_psn.bench.net import NET_NEURONS, run_net_bench
 

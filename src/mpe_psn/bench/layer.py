@@ -1,9 +1,19 @@
 """The layer benchmark: every method on a grid of T x N, forward and forward+backward.
 
-For each grid point ``x`` is [T, N] float32 (Gaussian, mean 0.5); "fwd" runs the layer under
-``no_grad``; "fwdbwd" runs it on a fresh leaf, then ``loss = spikes.sum() (+ 0.01 L_mem)`` and
-``backward()``. Each result row records the median time of both, the CUDA peak memory of
-fwd+bwd (GPU only) and the bytes autograd keeps for backward per element.
+For each grid point ``x`` is [T, N] float32 (Gaussian, mean 0.5). Each row records the median
+time of:
+
+* ``fwdbwd_ms``, the training step users run: the layer on a fresh leaf, then
+  ``loss = spikes.sum() + 0.01 L_mem`` (MPE-PSN's membrane loss; other layers have none) and
+  ``backward()``;
+* ``fwdbwd_spikes_ms``: the same with ``loss = spikes.sum()`` alone (MPE-PSN rows only);
+* ``fwd_ms``: the forward under ``torch.no_grad()``;
+* ``inference_ms``: the forward under ``torch.inference_mode()``, PyTorch's standard
+  inference context,
+
+and the CUDA peak memory of fwd+bwd (GPU only) and the bytes autograd keeps for backward per
+element. MPE-PSN rows also record ``fallbacks``: the settings that left the fused kernel for the
+reference during the run (empty when the timings are the fused kernel's).
 
 A method whose call at some size exceeded ``slow_ms`` is not run at larger N for that T (the
 step-by-step LIF on a CPU), and an out-of-memory error marks the point instead of ending the run.
@@ -76,20 +86,42 @@ def _measure(method: str, T: int, x: torch.Tensor, grid: LayerGrid, device: torc
             loss = loss + 0.01 * extra
         loss.backward()
 
+    def spikes_backward():
+        leaf = x.detach().requires_grad_(True)
+        spikes, _ = layer(leaf)
+        spikes.float().sum().backward()
+
+    def inference():
+        with torch.inference_mode():
+            return layer(x)
+
     fwd = median_ms(forward, device, grid.repeats, grid.warmup)
     fwdbwd = median_ms(forward_backward, device, grid.repeats, grid.warmup)
     saved = saved_bytes(lambda: layer(x.detach().requires_grad_(True)))
-    return {
+    row = {
         "fwd_ms": fwd,
         "fwdbwd_ms": fwdbwd,
+        "inference_ms": median_ms(inference, device, grid.repeats, grid.warmup),
         "peak_bytes": peak_memory_bytes(forward_backward, device),
         "saved_bytes_per_element": saved / x.numel(),
     }
+    if method.startswith("mpe-"):
+        from mpe_psn.ops import fallbacks
+
+        row["fwdbwd_spikes_ms"] = median_ms(spikes_backward, device, grid.repeats, grid.warmup)
+        row["fallbacks"] = fallbacks()
+    return row
 
 
-def run_layer_grid(grid: LayerGrid, progress: bool = True) -> dict:
-    """Run the grid; returns a JSON-ready dict ``{"meta": ..., "rows": [...], "speedups": [...]}``."""
+def run_layer_grid(grid: LayerGrid, progress: bool = True, partial_path: "str | None" = None) -> dict:
+    """Run the grid; returns a JSON-ready dict ``{"meta": ..., "rows": [...], "speedups": [...]}``.
+
+    With ``partial_path``, the rows measured so far are written there (atomically) after each
+    grid point, so a run stopped by a time limit keeps what it measured.
+    """
     from tqdm.auto import tqdm
+
+    from mpe_psn.utils.atomic import atomic_write_json
 
     device = torch.device(grid.device)
     methods = resolve_methods(grid)
@@ -119,17 +151,23 @@ def run_layer_grid(grid: LayerGrid, progress: bool = True) -> dict:
             rows.append(row)
             bar.update(1)
         del x
+        if partial_path is not None:
+            atomic_write_json(partial_path, {"meta": _meta(grid, device), "rows": rows, "partial": True})
     bar.close()
     return {
-        "meta": run_meta(
-            "layer", device,
-            grid={k: v for k, v in asdict(grid).items() if k != "skipped_methods"},
-            skipped_methods=dict(grid.skipped_methods),
-        ),
+        "meta": _meta(grid, device),
         "rows": rows,
         "speedups": speedups(rows),
         "targets": targets(rows, device.type),
     }
+
+
+def _meta(grid: LayerGrid, device: torch.device) -> dict:
+    return run_meta(
+        "layer", device,
+        grid={k: v for k, v in asdict(grid).items() if k != "skipped_methods"},
+        skipped_methods=dict(grid.skipped_methods),
+    )
 
 
 def speedups(rows: list[dict], base: str = "mpe-fused") -> list[dict]:

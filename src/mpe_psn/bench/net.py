@@ -1,33 +1,124 @@
-"""The network benchmark: one SGD training step of a paper network with each neuron.
+"""The network benchmark: one training step and one inference pass of a network with each neuron.
 
-Random event frames (10 % ones) [T, B, C, H, W], cross-entropy over all steps + 0.01 times the
-MPE-PSN layers' membrane loss, backward, SGD step. "amp" runs the forward under bfloat16
-autocast. Neurons: ``mpe`` (MPE-PSN on the fastest path, ``backend="auto"``), ``mpe-reference``
-(the same neuron written plainly), ``lif`` (step-by-step), ``psn``, ``sj-lif`` (SpikingJelly).
+Training step: cross-entropy over all steps + 0.01 times the MPE-PSN layers' membrane loss,
+backward, SGD step ("amp": the forward under bfloat16 autocast). Inference: the network in
+``eval()`` under ``torch.inference_mode()`` (MPE-PSN then uses its evaluation estimator).
+
+Models: the paper's networks and the small net (random event frames, 10 % ones,
+[T, B, C, H, W]) and ``shd-mlp``, a feed-forward net the size of the Spiking Heidelberg Digits
+models (700 -> 256 -> 256 -> 20, Linear + neuron; Gaussian input [T, B, 700]), where long T
+makes the sequential LIF's step loop the cost.
+
+Neurons: ``mpe`` (MPE-PSN on the fastest path, ``backend="auto"``), ``mpe-reference`` (the same
+neuron written plainly), ``lif`` (step-by-step), ``psn``, ``sj-lif`` (SpikingJelly, when
+installed), ``snntorch`` (snnTorch's ``Leaky`` in a step loop, the same LIF: decay 0.25,
+threshold 1, hard reset to 0; when installed) and ``relu`` (the same network with ReLU: the
+floor any spiking neuron is measured against).
 """
 
 from __future__ import annotations
 
-
 import torch
+from torch import nn
 
-from mpe_psn.bench.rivals import spikingjelly_available
+from mpe_psn.bench.rivals import TAU, spikingjelly_available
 from mpe_psn.bench.timing import median_ms, peak_memory_bytes, run_meta
 
-NET_NEURONS = ("mpe", "mpe-reference", "lif", "psn", "sj-lif")
+NET_NEURONS = ("mpe", "mpe-reference", "lif", "psn", "sj-lif", "snntorch", "relu")
 PRECISIONS = ("fp32", "amp")
+#: the feed-forward workload of the temporal (SHD-sized) benchmark
+SHD_MLP = "shd-mlp"
+SHD_CHANNELS, SHD_HIDDEN, SHD_CLASSES = 700, 256, 20
 
 
-def _build(model: str, neuron: str, T: int, num_classes: int, input_size: int | None):
+def snntorch_available() -> bool:
+    try:
+        import snntorch  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+class SnnTorchLeaky(nn.Module):
+    """snnTorch's ``Leaky`` over [T, ...] in a step loop: ``H = 0.25 V + x``, threshold 1, reset to 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import snntorch
+
+        self.leaky = snntorch.Leaky(beta=TAU, threshold=1.0, reset_mechanism="zero")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mem = self.leaky.reset_mem()
+        out = []
+        for x_t in x:
+            spk, mem = self.leaky(x_t, mem)
+            out.append(spk)
+        return torch.stack(out)
+
+
+def shd_mlp(neuron, T: int) -> nn.Module:
+    """700 -> 256 -> 256 -> 20: Linear + neuron twice, then a Linear readout; [T, B, 700] -> [T, B, 20]."""
+    return nn.Sequential(
+        nn.Linear(SHD_CHANNELS, SHD_HIDDEN), neuron(), nn.Linear(SHD_HIDDEN, SHD_HIDDEN), neuron(),
+        nn.Linear(SHD_HIDDEN, SHD_CLASSES),
+    )
+
+
+def _neuron_factory(neuron: str, T: int):
+    from mpe_psn.models import make_neuron
+
+    if neuron == "relu":
+        return nn.ReLU
+    if neuron == "snntorch":
+        return SnnTorchLeaky
+    options = {"backend": "reference"} if neuron == "mpe-reference" else None
+    return lambda: make_neuron("mpe" if neuron == "mpe-reference" else neuron, T, options)
+
+
+def _swap_neurons(net: nn.Module, factory) -> nn.Module:
+    """Replace every neuron layer of ``net`` by ``factory()`` (ReLU, snnTorch) in place."""
+    from mpe_psn.models import neuron_layers
+
+    targets = {id(m) for m in neuron_layers(net)}
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if id(child) in targets:
+                setattr(parent, name, factory())
+    return net
+
+
+def build_bench_net(model: str, neuron: str, T: int, num_classes: int, input_size: int | None):
+    """``(net, input shape after [T, B])`` for ``model`` with ``neuron`` layers."""
+    factory = _neuron_factory(neuron, T)
+    if model == SHD_MLP:
+        return shd_mlp(factory, T), (SHD_CHANNELS,)
     from mpe_psn.models import MODELS, build_model
 
     spec = MODELS[model]
+    size = spec.input_size if input_size is None else input_size
+    native = neuron if neuron in ("mpe", "lif", "psn", "sj-lif") else "lif"
     options = {"backend": "reference"} if neuron == "mpe-reference" else None
-    net = build_model(
-        model, neuron="mpe" if neuron == "mpe-reference" else neuron, T=T, num_classes=num_classes,
-        in_channels=spec.in_channels, input_size=input_size, neuron_options=options,
-    )
-    return net, spec.in_channels, spec.input_size if input_size is None else input_size
+    net = build_model(model, neuron="mpe" if neuron == "mpe-reference" else native, T=T, num_classes=num_classes,
+                      in_channels=spec.in_channels, input_size=size, neuron_options=options)
+    if neuron in ("relu", "snntorch"):
+        _swap_neurons(net, factory)
+    return net, (spec.in_channels, size, size)
+
+
+def resolve_neurons(neurons: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """The neurons that can run here, and why the others cannot."""
+    runnable, skipped = [], {}
+    for neuron in neurons:
+        if neuron not in NET_NEURONS:
+            raise ValueError(f"unknown neuron {neuron!r}; choose from {list(NET_NEURONS)}")
+        if neuron == "sj-lif" and not spikingjelly_available():
+            skipped[neuron] = "SpikingJelly is not installed (pip install 'mpe-psn[rivals]')"
+        elif neuron == "snntorch" and not snntorch_available():
+            skipped[neuron] = "snnTorch is not installed (pip install 'mpe-psn[rivals]')"
+        else:
+            runnable.append(neuron)
+    return runnable, skipped
 
 
 def run_net_bench(
@@ -44,58 +135,68 @@ def run_net_bench(
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
-    """Time one training step per (batch, precision, neuron); returns a JSON-ready dict."""
+    """Time one training step and one inference pass per (batch, precision, neuron); JSON-ready dict."""
     import torch.nn.functional as F
     from tqdm.auto import tqdm
 
     from mpe_psn.losses import membrane_loss
 
     dev = torch.device(device)
-    skipped: dict[str, str] = {}
-    runnable = []
-    for neuron in neurons:
-        if neuron not in NET_NEURONS:
-            raise ValueError(f"unknown neuron {neuron!r}; choose from {list(NET_NEURONS)}")
-        if neuron == "sj-lif" and not spikingjelly_available():
-            skipped[neuron] = "SpikingJelly is not installed"
-        else:
-            runnable.append(neuron)
+    runnable, skipped = resolve_neurons(neurons)
     for p in precisions:
         if p not in PRECISIONS:
             raise ValueError(f"unknown precision {p!r}; choose from {list(PRECISIONS)}")
+    if model == SHD_MLP:
+        num_classes = SHD_CLASSES
     rows = []
-    size = None
+    shape: tuple[int, ...] = ()
     bar = tqdm(total=len(batches) * len(precisions) * len(runnable), desc="net bench", unit="run", disable=not progress)
     for batch in batches:
         for precision in precisions:
             for neuron in runnable:
                 torch.manual_seed(seed)
-                net, channels, size = _build(model, neuron, T, num_classes, input_size)
+                net, shape = build_bench_net(model, neuron, T, num_classes, input_size)
                 net = net.to(dev).train()
                 opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-                x = (torch.rand(T, batch, channels, size, size) < 0.1).float().to(dev)
+                if model == SHD_MLP:
+                    x = torch.randn(T, batch, *shape).to(dev)
+                else:
+                    x = (torch.rand(T, batch, *shape) < 0.1).float().to(dev)
                 y = torch.randint(num_classes, (batch,)).to(dev)
+                amp = precision == "amp"
 
                 def step():
                     opt.zero_grad(set_to_none=True)
-                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "amp"):
+                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                         out = net(x)
                     loss = F.cross_entropy(out.float().flatten(0, 1), y.repeat(T)) + 0.01 * membrane_loss(net)
                     loss.backward()
                     opt.step()
 
+                def infer():
+                    with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                        return net(x)
+
                 row = {"batch": batch, "precision": precision, "neuron": neuron}
                 try:
                     row["ms"] = median_ms(step, dev, repeats, warmup)
                     row["peak_bytes"] = peak_memory_bytes(step, dev)
+                    net.eval()
+                    row["infer_ms"] = median_ms(infer, dev, repeats, warmup)
+                    net.train()
                     row["status"] = "ok"
                 except torch.cuda.OutOfMemoryError:
                     row["status"] = "out of memory"
                     torch.cuda.empty_cache()
+                if neuron.startswith("mpe"):
+                    from mpe_psn.ops import fallbacks
+
+                    row["fallbacks"] = fallbacks()
                 rows.append(row)
                 bar.update(1)
     bar.close()
+    size = "x".join(str(s) for s in shape[1:]) if model != SHD_MLP else f"{shape[0]} channels"
     return {
-        "meta": run_meta("net", dev, model=model, T=T, input=f"{size}x{size}", repeats=repeats, skipped=skipped),
+        "meta": run_meta("net", dev, model=model, T=T, input=size, repeats=repeats, skipped=skipped),
         "rows": rows,
     }

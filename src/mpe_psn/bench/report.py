@@ -28,30 +28,45 @@ def layer_markdown(result: dict) -> str:
         + (f" mpe-fused ran the '{backend}' path." if backend else ""),
         "",
     ]
-    for key, title in (("fwdbwd_ms", "forward + backward"), ("fwd_ms", "forward")):
+    tables = (
+        ("fwdbwd_ms", "training step: forward + backward of spikes.sum() + 0.01 L_mem", methods),
+        ("fwdbwd_spikes_ms", "forward + backward of spikes.sum() alone (MPE-PSN rows)",
+         [m for m in methods if m.startswith("mpe-")]),
+        ("fwd_ms", "forward under torch.no_grad()", methods),
+        ("inference_ms", "forward under torch.inference_mode()", methods),
+    )
+    for key, title, table_methods in tables:
+        if not any(key in r for r in rows):
+            continue  # a result written before this column existed
         lines += [f"### {title}", ""]
-        head = ["T", "N"] + methods + [f"{m} / mpe-fused" for m in rivals if "mpe-fused" in methods]
+        table_rivals = [m for m in rivals if m in table_methods] if "mpe-fused" in table_methods else []
+        head = ["T", "N"] + table_methods + [f"{m} / mpe-fused" for m in table_rivals]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for T, N in points:
             cells = [str(T), f"2^{int(math.log2(N))}"]
-            for m in methods:
+            for m in table_methods:
                 r = by.get((T, N, m))
                 cells.append(_fmt_ms(r.get(key)) if r and r.get("status") == "ok" else "-")
             base = by.get((T, N, "mpe-fused"))
-            for m in rivals if "mpe-fused" in methods else []:
+            for m in table_rivals:
                 r = by.get((T, N, m))
-                ok = r and base and r.get("status") == "ok" and base.get("status") == "ok"
+                ok = r and base and r.get("status") == "ok" and base.get("status") == "ok" and key in r
                 cells.append(f"{r[key] / base[key]:.2f}x" if ok else "-")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    saved = [r for r in rows if r.get("status") == "ok" and r["T"] * r["N"] == max(p[0] * p[1] for p in points)]
+    largest = max(points, key=lambda p: (p[0] * p[1], p[1]))  # one point (T x N may tie across T)
+    saved = [r for r in rows if r.get("status") == "ok" and (r["T"], r["N"]) == largest]
     if saved:
-        lines += ["Bytes kept for backward per element (largest point): "
+        lines += [f"Bytes kept for backward per element ({largest[0]} x 2^{int(math.log2(largest[1]))}): "
                   + ", ".join(f"{r['method']} {r['saved_bytes_per_element']:.2f}" for r in saved), ""]
     peaks = [r for r in rows if r.get("peak_bytes") is not None]
     if peaks:
-        lines += ["Peak CUDA memory of forward+backward (MiB) at the largest point: "
+        lines += [f"Peak CUDA memory of forward+backward (MiB) at {largest[0]} x 2^{int(math.log2(largest[1]))}: "
                   + ", ".join(f"{r['method']} {r['peak_bytes'] / 2**20:.0f}" for r in saved if r.get("peak_bytes") is not None), ""]
+    fell_back = {k: v for r in rows for k, v in (r.get("fallbacks") or {}).items()}
+    if fell_back:
+        lines += ["**Fell back to the reference during the run** (those timings are not the fused kernel's): "
+                  + "; ".join(f"{k} ({v})" for k, v in fell_back.items()), ""]
     if meta.get("skipped_methods"):
         lines += ["Not run: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped_methods"].items()), ""]
     lines += targets_markdown(result.get("targets", []))
@@ -130,20 +145,28 @@ def net_markdown(result: dict) -> str:
     lines = [
         f"Training-step benchmark on {meta['device']}, torch {meta['torch']}, {meta['date']}.",
         f"Model {meta['model']}, T = {meta['T']}, input {meta['input']}; one SGD step "
-        f"(cross-entropy over all steps + 0.01 L_mem); median of {meta['repeats']} steps.",
+        f"(cross-entropy over all steps + 0.01 L_mem); inference: eval() under torch.inference_mode(); "
+        f"medians of {meta['repeats']}. \"vs mpe\": the row's time over MPE-PSN's (above 1: MPE-PSN is faster).",
         "",
-        "| batch | precision | neuron | ms / step | peak memory (MiB) | vs mpe |",
-        "|---|---|---|---|---|---|",
+        "| batch | precision | neuron | train ms / step | vs mpe | inference ms | vs mpe | peak train memory (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    base = {(r["batch"], r["precision"]): r["ms"] for r in result["rows"] if r["neuron"] == "mpe" and r.get("status") == "ok"}
+    ok = [r for r in result["rows"] if r.get("status") == "ok"]
+    base = {(r["batch"], r["precision"]): r for r in ok if r["neuron"] == "mpe"}
     for r in result["rows"]:
         if r.get("status") != "ok":
-            lines.append(f"| {r['batch']} | {r['precision']} | {r['neuron']} | {r.get('status')} | - | - |")
+            lines.append(f"| {r['batch']} | {r['precision']} | {r['neuron']} | {r.get('status')} | - | - | - | - |")
             continue
         peak = "-" if r.get("peak_bytes") is None else f"{r['peak_bytes'] / 2**20:.0f}"
         b = base.get((r["batch"], r["precision"]))
-        ratio = f"{r['ms'] / b:.2f}x" if b else "-"
-        lines.append(f"| {r['batch']} | {r['precision']} | {r['neuron']} | {_fmt_ms(r['ms'])} | {peak} | {ratio} |")
+        cells = []
+        for key in ("ms", "infer_ms"):
+            value = r.get(key)
+            cells += [_fmt_ms(value), f"{value / b[key]:.2f}x" if b and value is not None and b.get(key) else "-"]
+        lines.append(f"| {r['batch']} | {r['precision']} | {r['neuron']} | " + " | ".join(cells) + f" | {peak} |")
+    fell_back = {k: v for r in result["rows"] for k, v in (r.get("fallbacks") or {}).items()}
+    if fell_back:
+        lines += ["", "**Fell back to the reference during the run**: " + "; ".join(f"{k} ({v})" for k, v in fell_back.items())]
     if meta.get("skipped"):
         lines += ["", "Not run: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items())]
     return "\n".join(lines) + "\n"

@@ -1,5 +1,5 @@
 """The MPE-PSN layer op: reference path and backend dispatch."""
 
-from mpe_psn.ops.mpe.dispatch import BACKENDS, mpe_psn, mpe_psn_layer, mpe_psn_potentials, resolve_backend
+from mpe_psn.ops.mpe.dispatch import BACKENDS, fallbacks, mpe_psn, mpe_psn_layer, mpe_psn_potentials, resolve_backend
 
-__all__ = ["BACKENDS", "mpe_psn", "mpe_psn_layer", "mpe_psn_potentials", "resolve_backend"]
+__all__ = ["BACKENDS", "fallbacks", "mpe_psn", "mpe_psn_layer", "mpe_psn_potentials", "resolve_backend"]

@@ -12,11 +12,15 @@
   than 2**31 - 1 neurons per time step run the reference, with a one-time warning (the
   kernels take one scalar threshold and an int32 neuron count; ``T * N`` may pass 2**31).
 * never break a user: under ``"auto"`` (without ``MPE_PSN_BACKEND``) a fused kernel that fails
-  to compile or launch is tried once on a small probe per setting (dtype, estimator,
-  refinement, surrogate) before it runs a real layer, and any failure there or in a real
-  forward makes that backend fall back to the reference for the rest of the process, with one
-  warning naming the error. A backend named by the caller (or the environment variable)
-  raises instead. Inside ``torch.compile`` nothing is caught (the probe ran in eager mode).
+  to compile or launch is tried once on a small probe per setting (backend, device, dtype,
+  estimator, refinement, surrogate) before it runs a real layer. A failure there or in a real
+  forward sends *that setting only* to the reference for the rest of the process, with one
+  warning naming the error, what is now slower and how to see the error raised; every other
+  setting keeps its fused kernel (:func:`fallbacks` lists the settings that fell back). The
+  probe runs with gradients on even under ``torch.no_grad()`` or ``torch.inference_mode()``,
+  so evaluating a model never costs its training steps the fused path. A backend named by the
+  caller (or the environment variable) raises instead. Inside ``torch.compile`` nothing is
+  caught (the probe ran in eager mode).
 
 The path taken is logged once per (request, device type) at INFO on ``logging.getLogger("mpe_psn")``
 (by the first eager call: inside ``torch.compile`` a logger call would break the graph).
@@ -41,8 +45,8 @@ MAX_NEURONS = 2**31 - 1
 logger = logging.getLogger("mpe_psn")
 _logged: set[tuple[str, str, str]] = set()
 _warned: set[str] = set()
-#: fused backends that failed under "auto" in this process: backend -> the error, one line
-_failed: dict[str, str] = {}
+#: settings (as in ``_probed``) that failed under "auto" in this process -> the error, one line
+_failed: dict[tuple, str] = {}
 #: settings whose probe (a small forward + backward) passed: (backend, device, dtype, codes...)
 _probed: set[tuple] = set()
 
@@ -102,12 +106,39 @@ def _unavailable(backend: str, device: torch.device) -> str | None:
 
 
 def _auto_choice(device: torch.device) -> str:
-    """What "auto" runs on ``device``: the fused kernel of that device unless it is missing or failed."""
-    if device.type == "cuda" and _unavailable("triton", device) is None and "triton" not in _failed:
+    """What "auto" runs on ``device``: the fused kernel of that device unless it is missing.
+
+    A setting whose kernel failed is sent to the reference by :func:`_guarded`, not here: one
+    failed setting does not cost the others their fused path.
+    """
+    if device.type == "cuda" and _unavailable("triton", device) is None:
         return "triton"
-    if device.type == "cpu" and _unavailable("cpu", device) is None and "cpu" not in _failed:
+    if device.type == "cpu" and _unavailable("cpu", device) is None:
         return "cpu"
     return "reference"
+
+
+def fallbacks() -> dict[str, str]:
+    """The settings that fell back to the reference under ``"auto"`` in this process.
+
+    ``{"triton cuda:0 float32 bernoulli passes=1 triangular": "RuntimeError: ...", ...}``; empty
+    when every call so far ran its fused kernel. Benchmarks record it next to their timings.
+    """
+    return {_describe(key): reason for key, reason in _failed.items()}
+
+
+def _setting(chosen: str, x: torch.Tensor, code: int, passes: int, surrogate_code: int) -> tuple:
+    """The key of one kernel setting: what a probe compiles and a fallback applies to."""
+    return (chosen, x.device, x.dtype, code, min(passes, 3), surrogate_code)
+
+
+def _describe(key: tuple) -> str:
+    from mpe_psn.ops.mpe import passes as P
+
+    chosen, device, dtype, code, passes, surrogate_code = key
+    estimator = {P.EST_HASH: "bernoulli", P.EST_NOISE: "bernoulli(noise)", P.EST_EXPECTED: "expected"}.get(code, code)
+    surrogate = {c: n for n, c in P.SURROGATE_CODES.items()}.get(surrogate_code, surrogate_code)
+    return f"{chosen} {device} {str(dtype).replace('torch.', '')} {estimator} passes={passes} {surrogate}"
 
 
 def resolve_backend(backend: str, device: "torch.device | str") -> str:
@@ -175,21 +206,28 @@ def _fused_or_reference(x: torch.Tensor, threshold, backend: str) -> tuple[str, 
     return chosen, strict
 
 
-def _give_up(backend: str, error: BaseException) -> None:
-    """Record that ``backend`` failed under "auto" and warn once, naming the error."""
+def _give_up(key: tuple, error: BaseException) -> None:
+    """Record that one setting failed under "auto" and warn once for it, naming the error."""
     reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-    _failed[backend] = reason
+    _failed[key] = reason
+    chosen = key[0]
     _warn_once(
-        f"failed/{backend}",
-        f"the fused MPE-PSN backend {backend!r} failed ({reason}); backend='auto' uses the reference "
-        f"implementation from now on (pass backend={backend!r} to see the error raised)",
+        f"failed/{key}",
+        f"the fused MPE-PSN kernel failed for {_describe(key)} ({reason}); backend='auto' runs layers "
+        f"with this setting on the reference implementation from now on (several times slower; other "
+        f"settings keep their fused kernel). Pass backend={chosen!r} to see the error raised, and "
+        f"mpe_psn.ops.fallbacks() lists the settings that fell back",
     )
 
 
 def _guarded(chosen: str, strict: bool, fused, reference, probe_args: tuple | None):
-    """Run ``fused()``; under "auto", fall back to ``reference()`` if it (or its probe) fails."""
+    """Run ``fused()``; under "auto", fall back to ``reference()`` if it (or its probe) fails,
+    for this setting only."""
     if strict or torch.compiler.is_compiling():
         return fused()
+    key = _setting(chosen, *probe_args[:4]) if probe_args is not None else (chosen,)
+    if key in _failed:
+        return reference()
     try:
         if probe_args is not None:
             _probe(chosen, *probe_args)
@@ -197,7 +235,7 @@ def _guarded(chosen: str, strict: bool, fused, reference, probe_args: tuple | No
     except torch.cuda.OutOfMemoryError:
         raise  # the reference needs more memory, not less
     except Exception as error:  # a compile or launch failure of the fused kernels
-        _give_up(chosen, error)
+        _give_up(key, error)
         return reference()
 
 
@@ -208,14 +246,16 @@ def _probe(chosen: str, x: torch.Tensor, code: int, passes: int, surrogate_code:
     surrogate) compile and launch here, so a failure in the backward surfaces before the
     real forward, while a fallback is still possible. Raises what the kernels raise.
     """
-    key = (chosen, x.device, x.dtype, code, min(passes, 3), surrogate_code)
+    key = _setting(chosen, x, code, passes, surrogate_code)
     if key in _probed:
         return
     from mpe_psn.ops.mpe import passes as P
     from mpe_psn.ops.mpe.op import layer
 
     T, N = 4, 1031  # more than one program, and N not a multiple of any block
-    with torch.enable_grad():
+    # inference_mode(False): under torch.inference_mode() enable_grad alone still makes
+    # inference tensors, which cannot require grad, and the probe's backward would fail
+    with torch.inference_mode(False), torch.enable_grad():
         xp = torch.linspace(-2.0, 3.0, T * N, device=x.device).reshape(T, N).to(x.dtype).requires_grad_(True)
         noise = torch.rand(T, N, device=x.device) if code == P.EST_NOISE else None
         theta = torch.ones((), dtype=torch.float32, device=x.device, requires_grad=True)

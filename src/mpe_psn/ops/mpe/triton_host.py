@@ -5,7 +5,10 @@ Block size and warps: on the GPU, ``triton.autotune`` times the settings of
 (around the first kernel's best setting, 256 neurons and 4 warps, see docs/design.md "Speed
 measurements that set the targets"). ``MPE_PSN_TRITON_BLOCK`` (a power of two, 32 to 4096)
 skips the tuning and uses that block (4 warps up to 512, else 8). Under the interpreter, one
-large block (up to 1024) keeps the Python-level loop short.
+large block (up to 1024) keeps the Python-level loop short. Once the autotuner has chosen for a
+(kernel, dtype, flags, T, N), later launches of it go straight to the kernel with that setting
+(``_TUNED``): the autotuner's own Python costs about 0.1 ms per launch, measured on an H200,
+which is most of a small layer's time.
 
 Every launch goes through :func:`_launch`, which records its :class:`Spec` (kernel, input
 dtype, constexpr flags) in ``LAUNCHED``; :func:`specializations` lists every spec the host can
@@ -49,6 +52,8 @@ class Spec(NamedTuple):
 
 
 LAUNCHED: set[Spec] = set()
+#: (spec, T, N) -> the (BLOCK, num_warps) the autotuner chose on its first launch
+_TUNED: dict[tuple[Spec, int, int], tuple[int, int]] = {}
 
 
 def specializations() -> list[Spec]:
@@ -121,45 +126,67 @@ def launch_setting(N: int) -> tuple[int, int] | None:
     return block_override()
 
 
-def _launch(kernel_name: str, x: torch.Tensor, N: int, args: tuple, flags: dict) -> None:
-    """Launch ``kernel_name`` over the neuron blocks (autotuned, or the fixed setting)."""
-    LAUNCHED.add(_spec(kernel_name, DTYPES[x.dtype], **flags))
+def _known_setting(kernel_name: str, x: torch.Tensor, N: int, flags: dict) -> tuple[int, int] | None:
+    """The ``(BLOCK, num_warps)`` this launch will use, if known before it (fixed or tuned)."""
     fixed = launch_setting(N)
+    if fixed is not None:
+        return fixed
+    return _TUNED.get((_spec(kernel_name, DTYPES[x.dtype], **flags), x.shape[0], N))
+
+
+def _launch(kernel_name: str, x: torch.Tensor, N: int, args: tuple, flags: dict) -> None:
+    """Launch ``kernel_name`` over the neuron blocks (autotuned once per shape, then direct)."""
+    spec = _spec(kernel_name, DTYPES[x.dtype], **flags)
+    LAUNCHED.add(spec)
+    setting = _known_setting(kernel_name, x, N, flags)
     with _interpreter_scope():
-        if fixed is None:
+        if setting is None:
             tuned = K.forward_tuned if kernel_name == "forward_kernel" else K.backward_tuned
             tuned[lambda meta: (triton.cdiv(N, meta["BLOCK"]),)](*args, **flags, enable_fp_fusion=False)
+            best = getattr(tuned, "best_config", None)  # set by Triton's Autotuner.run
+            if best is not None and "BLOCK" in best.kwargs:
+                _TUNED[(spec, x.shape[0], N)] = (int(best.kwargs["BLOCK"]), int(best.num_warps))
         else:
-            block, warps = fixed
+            block, warps = setting
             kernel = getattr(K, kernel_name)
             kernel[(triton.cdiv(N, block),)](*args, **flags, BLOCK=block, num_warps=warps, enable_fp_fusion=False)
 
 
-def _max_programs(N: int) -> int:
-    """Rows for per-program partial sums: enough for the smallest block any launch may use."""
-    fixed = launch_setting(N)
-    smallest = fixed[0] if fixed is not None else min(block for block, _ in K.TUNING_CONFIGS)
-    return triton.cdiv(N, smallest)
+def _partial_rows(kernel_name: str, x: torch.Tensor, N: int, flags: dict, T: int | None) -> torch.Tensor:
+    """Per-program partial sums ([programs, T], or [programs] when T is None), float32.
+
+    When the launch's block is known every row is written, so the buffer needs no zeroing;
+    before the autotuner's first choice it is sized for the smallest block and zeroed (a
+    larger block leaves rows unwritten).
+    """
+    setting = _known_setting(kernel_name, x, N, flags)
+    if setting is not None:
+        shape = (triton.cdiv(N, setting[0]),) + (() if T is None else (T,))
+        return torch.empty(shape, dtype=torch.float32, device=x.device)
+    rows = triton.cdiv(N, min(block for block, _ in K.TUNING_CONFIGS))
+    return torch.zeros((rows,) + (() if T is None else (T,)), dtype=torch.float32, device=x.device)
 
 
 def forward_pass(x, noise, est, cfg: PassConfig, final, store_pot, spikes, vhat_out, v_out, mask_out=None):
     """One pass (``mask_out`` is not used: the GPU re-hashes, which costs no memory traffic)."""
     T, N = x.shape
     unused = cfg.theta
-    part = torch.zeros((_max_programs(N), T), dtype=torch.float32, device=x.device) if final else unused
+    flags = dict(EST=cfg.est_mode, FROM_BUF=est is not None, FINAL=final, STORE=store_pot)
+    part = _partial_rows("forward_kernel", x, N, flags, T) if final else unused
     args = (
         x, unused if noise is None else noise, unused if est is None else est,
         spikes if final else unused, vhat_out if store_pot else unused, v_out if v_out is not None else unused,
         part, cfg.theta, T, N, cfg.k1, cfg.k2, cfg.tau,
     )
-    _launch("forward_kernel", x, N, args, dict(EST=cfg.est_mode, FROM_BUF=est is not None, FINAL=final, STORE=store_pot))
+    _launch("forward_kernel", x, N, args, flags)
     return part.sum(dim=0) if final else None
 
 
 def backward_pass(x, noise, est, cfg: PassConfig, final, first, g_spikes, coef, g_v, acc, gx, g_est, mask=None):
     T, N = x.shape
     unused = cfg.theta
-    g_theta = torch.zeros(_max_programs(N), dtype=torch.float32, device=x.device)
+    flags = dict(EST=cfg.est_mode, FROM_BUF=est is not None, FINAL=final, FIRST=first)
+    g_theta = _partial_rows("backward_kernel", x, N, flags, None)
     gs_step = 1
     if final:
         if is_constant(g_spikes):  # the gradient of spikes.sum(): one value, read by every element
@@ -171,5 +198,5 @@ def backward_pass(x, noise, est, cfg: PassConfig, final, first, g_spikes, coef, 
         gx if first else unused, unused if g_est is None else g_est, g_theta, cfg.theta,
         T, N, cfg.k1, cfg.k2, cfg.tau, cfg.alpha, cfg.surrogate, gs_step,
     )
-    _launch("backward_kernel", x, N, args, dict(EST=cfg.est_mode, FROM_BUF=est is not None, FINAL=final, FIRST=first))
+    _launch("backward_kernel", x, N, args, flags)
     return g_theta.sum()

@@ -221,8 +221,15 @@ def backward_kernel(
 #: compile check in the tests compiles every kernel specialisation with each of them
 TUNING_CONFIGS = ((128, 4), (256, 4), (512, 4))
 
+#: Buffers the autotuner must restore after timing each config, because a kernel reads them
+#: or writes only part of them: ``acc`` is read-modify-write; ``part`` and ``gth`` hold one row
+#: per program, so a config with larger blocks leaves the rows of a smaller one's extra
+#: programs behind, and the host's sum over rows would count them (measured on an H200: the
+#: first call of each (T, N) returned up to 3x the membrane loss and threshold gradient).
+RESTORED = {"forward_kernel": ["part_ptr"], "backward_kernel": ["acc_ptr", "gth_ptr"]}
 
-def _tuned(kernel, restore_value=None):
+
+def _tuned(kernel, restore_value):
     return triton.autotune(
         configs=[triton.Config({"BLOCK": block}, num_warps=warps) for block, warps in TUNING_CONFIGS],
         key=["T", "N"],
@@ -231,5 +238,5 @@ def _tuned(kernel, restore_value=None):
 
 
 #: the autotuned launchers (GPU only: under the interpreter the host calls the kernels directly)
-forward_tuned = _tuned(forward_kernel)
-backward_tuned = _tuned(backward_kernel, restore_value=["acc_ptr"])
+forward_tuned = _tuned(forward_kernel, RESTORED["forward_kernel"])
+backward_tuned = _tuned(backward_kernel, RESTORED["backward_kernel"])
