@@ -98,7 +98,9 @@ def test_targets_are_ratios_of_one_run_with_verdicts():
 
     big, small = 2**16, 2**10  # T = 16: 2^20 and 2^14 elements
     rows = [
-        _row(16, big, "mpe-fused", 3.0, 10.0), _row(16, big, "sigmoid", 1.0, 2.0), _row(16, big, "sj-lif", 40.0, 35.0),
+        {**_row(16, big, "mpe-fused", 4.0, 10.0), "fwdbwd_spikes_ms": 8.0}, _row(16, big, "sigmoid", 1.0, 2.0),
+        _row(16, big, "sj-lif", 40.0, 35.0), _row(16, big, "mpe-fused-expected", 3.0, 30.0),
+        _row(4, small, "mpe-fused", 0.08, 0.2), _row(4, small, "sigmoid", 0.01, 0.02),
         _row(16, big, "mpe-reference", 20.0, 60.0), _row(16, big, "sj-psn", 5.0, 8.0),
         _row(16, small, "mpe-fused", 0.2, 0.5), _row(16, small, "sigmoid", 0.15, 0.3),
         _row(16, small, "sj-lif", 1.0, 9.0), _row(16, small, "mpe-reference", 0.3, 0.4),
@@ -106,8 +108,12 @@ def test_targets_are_ratios_of_one_run_with_verdicts():
         {"T": 16, "N": small, "method": "sj-lif-eval", "status": "out of memory"},
     ]
     by = {t["name"]: t for t in targets(rows, "cpu")}
-    fwd = by["forward-vs-sigmoid"]  # fused / sigmoid, worst = largest: 3.0 at 16 x 2^16
-    assert fwd["met"] is False and fwd["worst"] == {"T": 16, "N": big, "ratio": 3.0}
+    fwd = by["forward-vs-sigmoid"]  # fused / sigmoid from 16 x 2^16 up: 4.0
+    assert fwd["met"] is False and fwd["points"] == [{"T": 16, "N": big, "ratio": 4.0}]
+    assert by["lmem-cost"]["met"] is True and by["lmem-cost"]["worst"]["ratio"] == 10.0 / 8.0
+    assert by["expected-vs-bernoulli"]["met"] is False and by["expected-vs-bernoulli"]["worst"]["ratio"] == 3.0
+    fixed = by["fixed-cost"]  # 0.08 - 0.01 ms at 4 x 2^10: over 50 us
+    assert fixed["met"] is False and fixed["worst"] == {"T": 4, "N": small, "ratio": pytest.approx(0.07)}
     assert by["fwdbwd-vs-sj-lif"]["met"] is True and by["fwdbwd-vs-sj-lif"]["worst"]["ratio"] == 3.5
     assert [p["N"] for p in by["fwdbwd-vs-sj-lif"]["points"]] == [big]  # only T*N >= 2^20
     assert by["fwdbwd-vs-plain-large"]["met"] is True and by["fwdbwd-vs-plain-large"]["worst"]["ratio"] == 6.0
@@ -116,10 +122,10 @@ def test_targets_are_ratios_of_one_run_with_verdicts():
     assert by["inference-vs-sj-lif"]["met"] is None  # its rows did not run
     assert by["psn"]["points"] == [{"T": 16, "N": big, "ratio": 0.8}]
     text = "\n".join(targets_markdown(targets(rows, "cpu")))
-    assert "| forward within 2x of one sigmoid pass | 3.00 (16 x 2^16) | no |" in text
+    assert "| forward within 3x of one sigmoid pass (T*N >= 16 x 2^16) | 4.00 (16 x 2^16) | no |" in text
     assert "PSN ahead at 1 of 1 points" in text and "| not run |" in text
     gpu = {t["name"] for t in targets(rows, "cuda")}
-    assert "fwdbwd-vs-copy" in gpu and "forward-vs-sigmoid" not in gpu
+    assert "fwdbwd-vs-copy" in gpu and "lmem-cost" in gpu and "forward-vs-sigmoid" not in gpu and "fixed-cost" not in gpu
 
 
 def test_layer_rows_time_the_training_step_spikes_only_and_inference():

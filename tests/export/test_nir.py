@@ -152,9 +152,17 @@ def test_unsupported_layers_are_named(layer, message):
         to_nir(nn.Sequential(nn.Conv2d(2, 2, 3), layer), input_shape=(2, 8, 8))
 
 
-def test_small_net_names_its_max_pool():
+def test_small_net_names_its_max_pool_when_max_pools_are_refused():
     with pytest.raises(ValueError, match=r"'body.4.0' \(MaxPool2d\)"):
-        to_nir(build_model("small", neuron="mpe", T=2, num_classes=2, input_size=16))
+        to_nir(build_model("small", neuron="mpe", T=2, num_classes=2, input_size=16), max_pool="error")
+
+
+def test_the_default_net_exports_by_default_and_a_max_pool_on_non_spikes_is_named():
+    graph = to_nir(build_model("small", neuron="mpe", T=2, num_classes=2, input_size=16))
+    kinds = {type(node).__name__ for node in graph.nodes.values()}
+    assert {"SumPool2d", "Threshold", "LIF"} <= kinds
+    with pytest.raises(ValueError, match=r"'1' \(MaxPool2d\).*right after a neuron"):
+        to_nir(nn.Sequential(nn.Conv2d(2, 2, 3), nn.MaxPool2d(2)), input_shape=(2, 8, 8))
 
 
 def test_resnet_blocks_export_as_two_edges_into_the_last_neuron():

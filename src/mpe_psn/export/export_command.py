@@ -18,9 +18,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=A.file_path, help="the file to write (replaced atomically)")
     parser.add_argument("--dt", type=A.positive_float, default=None,
                         help="NIR: time step in seconds for the continuous time constants (default 1e-4, snnTorch's)")
-    parser.add_argument("--max-pool", dest="max_pool", default="error", choices=("error", "spikes"),
+    parser.add_argument("--max-pool", dest="max_pool", default="spikes", choices=("error", "spikes"),
                         help="NIR: a MaxPool2d after a neuron is written as SumPool2d + Threshold(0.5), exact on "
-                             "spikes ('spikes'), or is an error (default)")
+                             "spikes ('spikes', the default; any other max pool is an error), or every max pool "
+                             "is an error ('error', for readers without SumPool2d/Threshold such as snnTorch)")
     parser.add_argument("--fold-r", dest="fold_r", action="store_true",
                         help="NIR: write r = 1 and fold the input scale into the weights (for Norse, which ignores r)")
     parser.add_argument("--exact-lif", dest="exact_lif", action="store_true",
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.format == "nir" and args.exact_lif:  # flags that do not go together: say so before loading
         raise UsageError("--exact-lif is an ONNX option; NIR always holds the exact LIF")
-    if args.format == "onnx" and (args.dt is not None or args.fold_r or args.max_pool != "error"):
+    if args.format == "onnx" and (args.dt is not None or args.fold_r or args.max_pool != "spikes"):
         raise UsageError("--dt, --fold-r and --max-pool are NIR options")
     try:
         model, config = load_model(args.checkpoint)
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {args.out}: NIR graph of {model_args['name']} / {model_args['neuron']} with "
                   f"{len(graph.nodes)} nodes ({neurons} LIF), dt = {graph.metadata['dt']:g} s")
         else:
-            if args.dt is not None or args.fold_r or args.max_pool != "error":
+            if args.dt is not None or args.fold_r or args.max_pool != "spikes":
                 raise ValueError("--dt, --fold-r and --max-pool are NIR options")
             from mpe_psn.export.onnx_export import to_onnx
 

@@ -72,7 +72,7 @@ def _pair(value) -> np.ndarray:
 
 
 class _Builder:
-    def __init__(self, dt: float, max_pool: str = "error") -> None:
+    def __init__(self, dt: float, max_pool: str = "spikes") -> None:
         self.dt = dt
         self.max_pool = max_pool
         self.nodes: list[_Node] = []
@@ -171,9 +171,9 @@ class _Builder:
         if isinstance(module, nn.MaxPool2d) and self.max_pool == "spikes":
             return self.max_pool_on_spikes(name, module, preds)
         if isinstance(module, _MAX_POOLS):
-            raise _unsupported(name, module, "NIR has no max pooling (only AvgPool2d and SumPool2d); pass "
-                                             "max_pool='spikes' (mpe-psn export --max-pool spikes) to write a max pool "
-                                             "after a neuron as SumPool2d + Threshold, or train with nn.AvgPool2d")
+            raise _unsupported(name, module, "NIR has no max pooling (only AvgPool2d and SumPool2d); only a "
+                                             "MaxPool2d right after a neuron is written, as SumPool2d + Threshold "
+                                             "(max_pool='spikes', the default); train with nn.AvgPool2d otherwise")
         if isinstance(module, PSN):
             raise _unsupported(name, module, "the PSN mixes all T steps with a T x T matrix; no NIR neuron does that")
         if type(module).__name__ == "BasicBlock" and all(
@@ -186,8 +186,9 @@ class _Builder:
         """On spikes (0 or 1) a max pool is ``1[sum over the window > 0.5]``: SumPool2d + Threshold, exact."""
         fed_by = [n for n in self.nodes if n.name in preds]
         if len(preds) != 1 or len(fed_by) != 1 or fed_by[0].kind != "neuron":
-            raise _unsupported(name, module, "max_pool='spikes' writes a max pool exactly only where its input "
-                                             "is spikes, i.e. right after a neuron; this one is not")
+            raise _unsupported(name, module, "NIR has no max pooling; a max pool is written exactly (as SumPool2d + "
+                                             "Threshold) only where its input is spikes, i.e. right after a neuron, "
+                                             "and this one is not; train with nn.AvgPool2d here")
         if module.ceil_mode or _pair(module.dilation).tolist() != [1, 1]:
             raise _unsupported(name, module, "ceil_mode and dilation have no NIR SumPool2d equivalent")
         k, p = _pair(module.kernel_size), _pair(module.padding)
@@ -312,7 +313,7 @@ def _fold_r(nodes: list[_Node]) -> None:
 
 
 def to_nir(model: nn.Module, dt: float = DEFAULT_DT, input_shape: "tuple[int, ...] | None" = None,
-           fold_r: bool = False, max_pool: str = "error"):
+           fold_r: bool = False, max_pool: str = "spikes"):
     """The network ``model`` as a ``nir.NIRGraph`` (its eval-mode computation of one time step).
 
     Args:
@@ -325,9 +326,10 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, input_shape: "tuple[int, ..
         fold_r: write ``r = 1`` and multiply the weights and bias of the layer feeding each
             neuron by ``1 / (1 - tau)`` instead: the same network for readers that ignore ``r``
             (Norse); equal in exact arithmetic, so float rounding may flip a spike at the threshold.
-        max_pool: ``"error"`` (default) or ``"spikes"``: a ``MaxPool2d`` right after a neuron
-            sees only 0s and 1s, so it is exactly ``SumPool2d`` followed by ``Threshold(0.5)``
-            (readers must support both nodes; snnTorch does not, Norse reads no Threshold).
+        max_pool: ``"spikes"`` (default): a ``MaxPool2d`` right after a neuron sees only 0s and
+            1s, so it is written exactly as ``SumPool2d`` followed by ``Threshold(0.5)`` (readers
+            must support both nodes; snnTorch does not, Norse reads no Threshold); any other max
+            pool is an error naming the layer. ``"error"``: every max pool is an error.
 
     Every ``MPEPSN`` and ``LIF`` becomes a NIR ``LIF`` with ``tau = dt / (1 - tau)``,
     ``r = 1 / (1 - tau)``, ``v_leak = v_reset = 0``, ``v_threshold = theta``.

@@ -30,7 +30,9 @@ def convert(model: nn.Module, to: str = "mpe", *, inplace: bool = False, **neuro
     """Replace every supported neuron of ``model`` with this project's, on the same dynamics.
 
     Supported: SpikingJelly ``LIFNode``, ``ParametricLIFNode``, ``IFNode`` (hard reset; a neuron in
-    single-step mode becomes this project's neuron in streaming mode), snnTorch ``Leaky`` (``reset_mechanism="zero"``) and Norse ``LIFBoxCell``. ``to="lif"``
+    single-step mode becomes this project's neuron in streaming mode), snnTorch ``Leaky`` (``reset_mechanism="zero"``) and Norse ``LIFBoxCell``,
+    and this project's own ``MPEPSN`` and ``LIF`` (each becomes the other, keeping its trained
+    threshold, tau, surrogate, T and layout; one already of the target kind is left alone). ``to="lif"``
     gives this project's exact LIF (the same spikes as the original); ``to="mpe"`` gives MPE-PSN
     with the same decay and threshold. ``neuron_options`` go to the new neurons' constructors
     (``surrogate``, ``learn_threshold``, ``T``, ``estimator``, ...) and override the mapped values.
@@ -49,9 +51,17 @@ def convert(model: nn.Module, to: str = "mpe", *, inplace: bool = False, **neuro
     report = ConversionReport(to=to)
     plans: list[tuple[str, nn.Module, LIFMapping]] = []
     neuron_prefixes: list[str] = []
+    own_plans: list[tuple[str, nn.Module]] = []
     for name, module in model.named_modules(remove_duplicate=False):
         if any(name.startswith(prefix + ".") for prefix in neuron_prefixes):
             continue  # inside a neuron already planned or left alone
+        if isinstance(module, (MPEPSN, LIF)):
+            neuron_prefixes.append(name)
+            if isinstance(module, _TARGET_CLASSES[to]):
+                report.left_alone.append(LeftAlone(name, _qualified(module), f"already {type(module).__name__}"))
+            else:
+                own_plans.append((name, module))
+            continue
         verdict = _classify(module, name)
         if verdict is None:
             continue
@@ -60,16 +70,25 @@ def convert(model: nn.Module, to: str = "mpe", *, inplace: bool = False, **neuro
             report.left_alone.append(LeftAlone(name, _qualified(module), verdict))
         else:
             plans.append((name, module, verdict))
-    if not plans:
+    already = any(r.reason.startswith("already ") for r in report.left_alone)
+    if not plans and not own_plans and not already:
         found = "; ".join(f"{s.name or '<root>'}: {s.type} ({s.reason})" for s in report.left_alone) or "none"
         raise ValueError(
             f"{type(model).__name__} has no neuron that convert supports (SpikingJelly LIFNode, ParametricLIFNode, "
-            f"IFNode; snnTorch Leaky; Norse LIFBoxCell); other libraries' neurons found: {found}"
+            f"IFNode; snnTorch Leaky; Norse LIFBoxCell; this project's MPEPSN and LIF); other libraries' neurons "
+            f"found: {found}"
         )
     device = _device_of(model)
     replaced: dict[int, nn.Module] = {}
-    for name, module, mapping in plans:  # build every new neuron first: an error leaves the model as it was
+    for name, module in own_plans:
         if id(module) not in replaced:
+            replaced[id(module)] = new = _swap_own(name, module, to, neuron_options)
+            report.replaced.append(Replacement(
+                name, _qualified(module), type(new).__name__, _new_params(module), _new_params(new), tuple(_own_notes(to)),
+            ))
+    plans += [(name, module, None) for name, module in own_plans]
+    for name, module, mapping in plans:  # build every new neuron first: an error leaves the model as it was
+        if id(module) not in replaced and mapping is not None:
             replaced[id(module)] = new = _build(name, mapping, to, neuron_options).to(device)
             report.replaced.append(
                 Replacement(name, mapping.source, type(new).__name__, mapping.old_params, _new_params(new), tuple(_notes(mapping, to)))
@@ -86,6 +105,41 @@ def convert(model: nn.Module, to: str = "mpe", *, inplace: bool = False, **neuro
 
         invalidate_reset_cache(model)  # reset_net caches the modules it resets
     return model, report
+
+
+_TARGET_CLASSES = {"mpe": MPEPSN, "lif": LIF}
+
+
+def _swap_own(name: str, module: nn.Module, to: str, neuron_options: dict[str, Any]) -> nn.Module:
+    """This project's ``MPEPSN`` as its exact ``LIF``, or a ``LIF`` as ``MPEPSN``: the same tau,
+    threshold (its trained value and shape, a parameter if it was one), surrogate, T, layout
+    and step mode; ``neuron_options`` go to the new neuron's constructor."""
+    cls = _TARGET_CLASSES[to]
+    threshold = module.threshold.detach()
+    kwargs: dict[str, Any] = {"tau": module.tau, "threshold": float(threshold.flatten()[0]), "T": module.T,
+                              "batch_first": module.batch_first, "surrogate": module.surrogate.name,
+                              "alpha": module.surrogate.alpha,
+                              "learn_threshold": isinstance(module.threshold, nn.Parameter)} | neuron_options
+    try:
+        new = cls(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"neuron options {sorted(neuron_options)} do not fit {cls.__name__} for "
+                         f"{name or '<root>'} ({type(module).__name__}): {error}") from None
+    if "threshold" not in neuron_options:  # the trained value, per channel too
+        value = threshold.clone()
+        if isinstance(new.threshold, nn.Parameter):
+            new.threshold = nn.Parameter(value)
+        else:
+            new.threshold = value
+    new.step_mode = getattr(module, "step_mode", "m")
+    return new.to(threshold.device)
+
+
+def _own_notes(to: str) -> list[str]:
+    if to == "lif":
+        return ["the exact sequential LIF on the same parameters: the spikes MPE-PSN estimates, computed step by step"]
+    return ["MPE-PSN estimates the previous potential in parallel: its spikes approximate the LIF's",
+            "a new MPE-PSN starts with uniform membrane-loss weights (kappa)"]
 
 
 def _copy_model(model: nn.Module) -> nn.Module:
@@ -135,7 +189,7 @@ def _new_params(new: nn.Module) -> dict[str, Any]:
     neuron = getattr(new, "neuron", new)
     params: dict[str, Any] = {
         "tau": neuron.tau,
-        "threshold": float(neuron.threshold),
+        "threshold": float(neuron.threshold) if neuron.threshold.numel() == 1 else neuron.threshold.detach().flatten().tolist(),
         "learn_threshold": isinstance(neuron.threshold, nn.Parameter),
         "surrogate": f"{neuron.surrogate.name}(alpha={neuron.surrogate.alpha:g})",
     }

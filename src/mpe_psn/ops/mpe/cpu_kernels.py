@@ -149,7 +149,12 @@ def _vhat(est_mode, xv, nv, mv, idx, k1, k2):
         fired = mv != 0
         keep = ZERO if fired else ONE
         return keep * xv, keep, fired
-    p = _sigmoid(xv)
+    return _vhat_given_p(est_mode, xv, _sigmoid(xv), nv, idx, k1, k2)
+
+
+@njit(inline="always")
+def _vhat_given_p(est_mode, xv, p, nv, idx, k1, k2):
+    """:func:`_vhat` with ``p = sigmoid(xv)`` already computed (not for ``EST_MASK``)."""
     if est_mode == EST_EXPECTED:
         return (ONE - p) * xv, (ONE - p) - xv * p * (ONE - p), False
     if est_mode == EST_HASH:
@@ -246,17 +251,33 @@ def forward_pass(b0, b1, x, noise, est, est_mode, from_buf, final, store_pot, k1
 
 @njit(inline="always")
 def _backward_row(est_mode, final, first, from_buf, surr, n, xr, nr, mr, er, gsr, gvr, accr, outr,
-                  base, k1, k2, tau, theta, alpha, c, st):
+                  base, k1, k2, tau, theta, alpha, c, st, prob):
     """Backward of one time step of one block (same literal-flag scheme as ``_forward_row``).
 
     ``outr`` is ``dx[t-1]`` on the first pass and ``g_est[t-1]`` on later ones (a scratch row
-    at ``t = 0``)."""
+    at ``t = 0``).
+
+    The sigmoid of the estimate is computed in a loop of its own first: inside the long loop
+    below its exp stopped LLVM from vectorising, and the expected estimator's backward took
+    15.9 ms instead of 0.9 ms at 16 x 2^16 on one thread (measured; the results are the same
+    bits either way)."""
+    needs_p = (first or final) and est_mode != EST_MASK
+    if needs_p:
+        for i in range(n):
+            prob[i] = _sigmoid(xr[i])
     for i in range(n):
         xv = xr[i]
         vhat = ZERO
         fac = ZERO
         if first or final:
-            vhat, fac, _ = _vhat(est_mode, xv, nr[i], mr[i] if est_mode == EST_MASK else 0, np.int64(base + i), k1, k2)
+            if est_mode == EST_MASK:
+                vhat, fac, _ = _vhat(est_mode, xv, nr[i], mr[i], np.int64(base + i), k1, k2)
+            elif est_mode == EST_EXPECTED:
+                p = prob[i]
+                vhat = (ONE - p) * xv
+                fac = (ONE - p) - xv * p * (ONE - p)
+            else:
+                vhat, fac, _ = _vhat_given_p(est_mode, xv, prob[i], nr[i], np.int64(base + i), k1, k2)
         h = xv + tau * st[PREV + i]
         w = h - theta
         s = (ONE if w > ZERO else ZERO) + w * ZERO
@@ -321,6 +342,7 @@ def backward_pass(b0, b1, x, noise, est, est_mode, from_buf, final, first, k1, k
         n = hi - lo
         st = np.zeros(STATE_ROWS * BLOCK, dtype=np.float32)
         sink = np.zeros(n, dtype=np.float32)
+        prob = np.empty(n, dtype=np.float32)
         gs_row = np.full(n, g_spikes[0, 0], dtype=np.float32)
         for t in range(T):
             base = t * N + lo
@@ -345,29 +367,29 @@ def backward_pass(b0, b1, x, noise, est, est_mode, from_buf, final, first, k1, k
             c = coef[t] if final else ZERO
             if fast and est_mode == EST_MASK:
                 _backward_row(EST_MASK, True, True, False, 0, n, xr, xr, mr, xr, gsr, xr, xr, outr,
-                              base, k1, k2, tau, theta, alpha, c, st)
+                              base, k1, k2, tau, theta, alpha, c, st, prob)
             elif fast and est_mode == EST_EXPECTED:
                 _backward_row(EST_EXPECTED, True, True, False, 0, n, xr, xr, mr, xr, gsr, xr, xr, outr,
-                              base, k1, k2, tau, theta, alpha, c, st)
+                              base, k1, k2, tau, theta, alpha, c, st, prob)
             # refinement (passes >= 2), triangular surrogate: the last pass, the middle ones, the first
             elif surr == 0 and final and not first and from_buf and est_mode == EST_HASH:
                 _backward_row(EST_HASH, True, False, True, 0, n, xr, xr, mr, er, gsr, xr, accr, outr,
-                              base, k1, k2, tau, theta, alpha, c, st)
+                              base, k1, k2, tau, theta, alpha, c, st, prob)
             elif surr == 0 and final and not first and from_buf and est_mode == EST_EXPECTED:
                 _backward_row(EST_EXPECTED, True, False, True, 0, n, xr, xr, mr, er, gsr, xr, accr, outr,
-                              base, k1, k2, tau, theta, alpha, c, st)
+                              base, k1, k2, tau, theta, alpha, c, st, prob)
             elif surr == 0 and not final and not first and from_buf:  # no estimate is computed
                 _backward_row(EST_HASH, False, False, True, 0, n, xr, xr, mr, er, xr, gvr, accr, outr,
-                              base, k1, k2, tau, theta, alpha, c, st)
+                              base, k1, k2, tau, theta, alpha, c, st, prob)
             elif surr == 0 and not final and first and not from_buf and est_mode == EST_HASH:
                 _backward_row(EST_HASH, False, True, False, 0, n, xr, xr, mr, xr, xr, gvr, accr, outr,
-                              base, k1, k2, tau, theta, alpha, c, st)
+                              base, k1, k2, tau, theta, alpha, c, st, prob)
             elif surr == 0 and not final and first and not from_buf and est_mode == EST_EXPECTED:
                 _backward_row(EST_EXPECTED, False, True, False, 0, n, xr, xr, mr, xr, xr, gvr, accr, outr,
-                              base, k1, k2, tau, theta, alpha, c, st)
+                              base, k1, k2, tau, theta, alpha, c, st, prob)
             else:
                 _backward_row(est_mode, final, first, from_buf, surr, n, xr, nr, mr, er, gsr, gvr, accr, outr,
-                              base, k1, k2, tau, theta, alpha, c, st)
+                              base, k1, k2, tau, theta, alpha, c, st, prob)
         if first:
             gxr = gx[T - 1, lo:hi]
             for i in range(n):
