@@ -1,5 +1,14 @@
-# second GPU run of this session: host overhead after the tuned-config cache, the layer on the
-# paths users run, the SHD-sized MLP and the DVS-Gesture net. DEV=cpu for a dry run.
+#!/usr/bin/env bash
+# A short GPU check (about 2 minutes on an H200) of the paths users run, for a lease that has
+# already run scripts/gpu_check.sh: the host overhead of a small fused layer
+# (scripts/gpu_profile_layer.py), the layer's training step / spikes-only / no_grad /
+# inference_mode rows for both estimators and refinement, the SHD-sized MLP at T = 100 and 250
+# and the DVS-Gesture net, each with its own time limit. Everything goes into $OUT/results.tgz
+# (rewritten after each step, so a stopped run keeps what it measured).
+#
+#   OUT=gpu-results bash scripts/gpu_session_check.sh      # on the GPU machine
+#   OUT=/tmp/o DEV=cpu bash scripts/gpu_session_check.sh   # a dry run on a CPU (tiny sizes)
+OUT=${OUT:-gpu-results}; mkdir -p "$OUT"
 DEV=${DEV:-cuda}; G=/tmp/g; mkdir -p $G; R=$OUT
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 if [ -d .whl ]; then python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PYTHONPATH; fi

@@ -361,10 +361,21 @@ SECTIONS: dict[str, Callable[[Work], dict[str, str]]] = {
 
 #: (absolute, relative) tolerance of the numbers of a block in --check; blocks not listed are not
 #: compared (timings, provenance). Accuracies are in points (0.5 = 2 of 500 test samples).
-TOLERANCE: dict[str, tuple[float, float]] = {
-    "readme-epochs": (0.5, 0.0), "neurons-accuracy": (0.5, 0.0), "seeds-400": (0.5, 0.0), "seeds-400-mem": (0.002, 0.02),
+#: (atol, rtol) per numbers block, or per row label of a table block ("" for the other rows).
+#: Training is chaotic: its numbers hold only on the CPU that made them. The tolerances of the
+#: blocks CI checks (readme-epochs, spike-rates) are measured: the README command trained on
+#: this project's AMD EPYC with ATen's AVX-512 kernels and again with ATEN_CPU_CAPABILITY=avx2
+#: (2026-12-04) ended up to 2.2 points apart in test accuracy (epoch 1, 5 seeds; 0.8 for the
+#: README's seed), 16 % apart in training loss (epoch 3) and 14 % apart in a layer's spike count;
+#: each tolerance is that with a margin (3 points, 0.05 + 20 %, 30 %).
+#: The demo is not training and printed the same digits under both; it keeps a small tolerance
+#: because its numba kernel is compiled for each host's CPU, which that emulation leaves alone.
+TOLERANCE: dict[str, "tuple[float, float] | dict[str, tuple[float, float]]"] = {
+    "readme-epochs": {"": (0.0, 0.0), "test accuracy (%)": (3.0, 0.0), "training loss": (0.05, 0.2)},
+    "spike-rates": (0.011, 0.3),
+    "neurons-accuracy": (0.5, 0.0), "seeds-400": (0.5, 0.0), "seeds-400-mem": (0.002, 0.02),
     "estimators": (0.5, 0.0), "demo": (0.011, 0.03), "fidelity-layers": (0.011, 0.03), "fidelity-training": (0.011, 0.03),
-    "spike-rates": (0.011, 0.02), "energy": (0.011, 0.02), "landscape": (0.011, 0.02), "refine": (0.011, 0.03),
+    "energy": (0.011, 0.02), "landscape": (0.011, 0.02), "refine": (0.011, 0.03),
 }
 
 
@@ -386,17 +397,27 @@ def replace_blocks(text: str, blocks: dict[str, str]) -> str:
                      if m["name"] in blocks else m[0], text)
 
 
+def _line_tolerance(name: str, line: str) -> tuple[float, float]:
+    """``(atol, rtol)`` of one line of block ``name`` (a per-line table, or one pair for the block)."""
+    tolerance = TOLERANCE[name]
+    if isinstance(tolerance, dict):
+        label = line.strip().strip("|").split("|")[0].strip()
+        return tolerance.get(label, tolerance[""])
+    return tolerance
+
+
 def differences(name: str, made: str, documented: str) -> list[str]:
     """Where ``made`` and ``documented`` differ: text exactly, numbers within the block's tolerance."""
-    atol, rtol = TOLERANCE[name]
     made_text, doc_text = NUMBER.sub("#", made).split(), NUMBER.sub("#", documented).split()
     if made_text != doc_text:
         return [f"{name}: the text differs:\n--- docs\n{documented.strip()}\n--- now\n{made.strip()}"]
     out = []
-    for a, b in zip(NUMBER.findall(made), NUMBER.findall(documented)):
-        x, y = float(a.replace(",", "")), float(b.replace(",", ""))
-        if abs(x - y) > atol + rtol * abs(y):
-            out.append(f"{name}: docs say {b}, the code gives {a}")
+    for made_line, doc_line in zip(made.strip().splitlines(), documented.strip().splitlines()):
+        atol, rtol = _line_tolerance(name, doc_line)
+        for a, b in zip(NUMBER.findall(made_line), NUMBER.findall(doc_line)):
+            x, y = float(a.replace(",", "")), float(b.replace(",", ""))
+            if abs(x - y) > atol + rtol * abs(y):
+                out.append(f"{name}: docs say {b}, the code gives {a}")
     return out
 
 

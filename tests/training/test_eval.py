@@ -51,11 +51,13 @@ def test_prediction_is_argmax_of_the_time_mean():
 
 def test_eval_json_report(trained_run, capsys):
     run = trained_run.run_dir
-    assert cli.main(["eval", str(run), "--json", "--plot", str(run / "cm.png")]) == 0
+    # the checkpoint's evaluation estimator (Bernoulli by default); seed 0 and the training's
+    # batch size draw the same samples as the evaluation during training (seeded with 0)
+    assert cli.main(["eval", str(run), "--json", "--seeds", "1", "--batch-size", "16", "--plot", str(run / "cm.png")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {"checkpoint", "dataset", "split", "model", "neuron", "T", "estimator", "runs", "accuracy", "accuracy_std",
             "samples", "per_class_accuracy", "confusion", "class_names", "confusion_png", "loss"} <= set(report)
-    assert report["estimator"] == "expected" and report["runs"] == 1 and report["samples"] == 20
+    assert report["estimator"] == "bernoulli" and report["runs"] == 1 and report["samples"] == 20
     assert sum(map(sum, report["confusion"])) == 20
     assert report["accuracy"] == pytest.approx(trained_run.metrics[trained_run.best_epoch]["test_acc"])
     assert (run / "cm.png").read_bytes()[:4] == b"\x89PNG"
@@ -95,5 +97,29 @@ def test_eval_bad_input(trained_run, tmp_path, capsys):
 def test_eval_text_output(trained_run, capsys):
     assert cli.main(["eval", str(trained_run.run_dir), "--quiet", "--split", "train", "--plot", ""]) == 0
     out = capsys.readouterr().out
-    assert "small / mpe (T = 4, estimator expected) on synthetic train (48 samples)" in out
+    assert "small / mpe (T = 4, estimator bernoulli) on synthetic train (48 samples)" in out
     assert "sweep-right" in out
+
+
+def test_evaluation_with_a_seed_repeats_and_leaves_the_random_state_alone():
+    """The Bernoulli estimator samples: a seeded evaluation gives the same numbers every time
+    and does not move torch's generator (so evaluating mid-training changes no training step)."""
+    from mpe_psn import MPEPSN
+
+    torch.manual_seed(3)
+    model = nn.Sequential(MPEPSN(T=4, eval_estimator="bernoulli"), nn.Linear(64, 3))
+    x = torch.rand(12, 4, 64) * 2  # [B, T, features]: near the threshold, so samples matter
+    batches = [(x, torch.randint(3, (12,)))]
+    state = torch.get_rng_state()
+    a = evaluate(model, batches, num_classes=3, seed=5)
+    b = evaluate(model, batches, num_classes=3, seed=5)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert a.confusion.tolist() == b.confusion.tolist() and a.loss == b.loss
+    losses = {evaluate(model, batches, num_classes=3, seed=s).loss for s in range(4)}
+    assert len(losses) > 1  # the seed is used: other seeds draw other samples
+
+
+def test_training_evaluates_with_the_bernoulli_estimator_by_default():
+    from mpe_psn.training.config import TrainConfig
+
+    assert TrainConfig().eval_estimator == "bernoulli"

@@ -71,11 +71,20 @@ def evaluate(
     device: "torch.device | str" = "cpu",
     amp_dtype: torch.dtype | None = None,
     progress=None,
+    seed: int | None = None,
 ) -> EvalResult:
     """Run ``model`` in eval mode over batches (x [B, T, ...], y [B]) and count.
 
     ``progress``: optional callable ``(batch_size) -> None`` called after each batch.
+    ``seed``: run on torch's generators seeded with it, and leave the caller's random state as
+    it was (the Bernoulli estimator draws samples: the same seed gives the same accuracy, and
+    evaluating does not change the training that follows). ``None``: the current state.
     """
+    if seed is not None:
+        devices = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return evaluate(model, batches, num_classes, device, amp_dtype, progress, None)
     device = torch.device(device)
     was_training = model.training
     model.eval()

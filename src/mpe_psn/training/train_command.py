@@ -59,7 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     m = parser.add_argument_group("MPE-PSN")
     m.add_argument("--estimator", choices=estimators, default=S, help="training estimator: bernoulli (paper) or expected")
     m.add_argument("--eval-estimator", dest="eval_estimator", choices=estimators, default=S,
-                   help="estimator at test time: expected or bernoulli")
+                   help="estimator at test time: bernoulli (default; on a fixed seed, so runs repeat) or expected")
     m.add_argument("--refine-steps", dest="refine_steps", type=A.non_negative_int, default=S,
                    help="extra correction passes (T-1 = exact LIF)")
     m.add_argument("--lambda-mem", dest="lambda_mem", type=A.fraction, default=S, help="weight of the membrane loss L_mem (0 = off)")
