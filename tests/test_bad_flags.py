@@ -131,6 +131,7 @@ CASES: list[tuple[list[str], str]] = [
     (["export", JUNK, "--format", "nir", "--out", "x.nir", "--max-pool", "avg"], "--max-pool"),
     (["export", JUNK, "--format", "nir", "--out", "x.nir", "--exact-lif"], "--exact-lif"),
     (["export", JUNK, "--format", "onnx", "--out", "x.onnx", "--dt", "1e-3"], "--dt"),
+    (["export", JUNK, "--format", "onnx", "--out", "x.onnx", "--max-pool", "spikes"], "--max-pool"),
     # ---- analyze
     (["analyze", "wiggle", FOLDER, "--out", OUT], "analysis"),
     (["analyze", "energy", FOLDER], "--out"),

@@ -208,7 +208,7 @@ def _ratios(rows: list[dict], numerator: str, denominator: str, key: str, min_el
 
 
 #: (name, what, numerator, denominator, time, T*N at least, bound, "max" (ratio <= bound) or "min" (>=));
-#: a numerator "method:key" takes another column of the row (the same method's L_mem-free step)
+#: a denominator "method:key" takes another column of that method's row (its L_mem-free step)
 COMMON_TARGETS = (
     ("lmem-cost", "training step with L_mem within 1.3x of the spikes-only step",
      "mpe-fused", "mpe-fused:fwdbwd_spikes_ms", "fwdbwd_ms", 0, 1.3, "max"),

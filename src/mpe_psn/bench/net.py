@@ -40,13 +40,14 @@ def snntorch_available() -> bool:
 
 
 class SnnTorchLeaky(nn.Module):
-    """snnTorch's ``Leaky`` over [T, ...] in a step loop: ``H = 0.25 V + x``, threshold 1, reset to 0."""
+    """snnTorch's ``Leaky`` over [T, ...] in a step loop: ``H = beta V + x``, hard reset to 0
+    (this project's LIF with decay ``beta``; 0.25 and threshold 1 by default)."""
 
-    def __init__(self) -> None:
+    def __init__(self, beta: float = TAU, threshold: float = 1.0) -> None:
         super().__init__()
         import snntorch
 
-        self.leaky = snntorch.Leaky(beta=TAU, threshold=1.0, reset_mechanism="zero")
+        self.leaky = snntorch.Leaky(beta=beta, threshold=threshold, reset_mechanism="zero")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mem = self.leaky.reset_mem()

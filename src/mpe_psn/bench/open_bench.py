@@ -104,22 +104,6 @@ def _sj_backends(device: torch.device) -> list[str | None]:
     return available
 
 
-def _snntorch_leaky():
-    import snntorch
-
-    leaky = snntorch.Leaky(beta=DECAY, threshold=THRESHOLD, reset_mechanism="zero")
-
-    def run(x):
-        mem = leaky.reset_mem()
-        out = []
-        for x_t in x:
-            spk, mem = leaky(x_t, mem)
-            out.append(spk)
-        return torch.stack(out)
-
-    return run
-
-
 def _norse_box(compiled: bool):
     from norse.torch import LIFBoxCell
     from norse.torch.functional.lif_box import LIFBoxParameters
@@ -157,7 +141,9 @@ def _layers(grid: OpenGrid, T: int, device: torch.device) -> list[tuple[str, _Ne
             psn = neuron.PSN(T=T).to(device)
             rows.append((lib, _Neuron(psn), "other"))
         elif lib == "snntorch":
-            rows.append((lib, _Neuron(_snntorch_leaky()), "exact"))
+            from mpe_psn.bench.net import SnnTorchLeaky
+
+            rows.append((lib, _Neuron(SnnTorchLeaky(beta=DECAY, threshold=THRESHOLD).to(device)), "exact"))
         elif lib == "norse":
             rows.append((lib, _Neuron(_norse_box(False)), "rounding"))
         elif lib == "norse-compiled":

@@ -63,14 +63,20 @@ def layer_markdown(result: dict) -> str:
     if peaks:
         lines += [f"Peak CUDA memory of forward+backward (MiB) at {largest[0]} x 2^{int(math.log2(largest[1]))}: "
                   + ", ".join(f"{r['method']} {r['peak_bytes'] / 2**20:.0f}" for r in saved if r.get("peak_bytes") is not None), ""]
-    fell_back = {k: v for r in rows for k, v in (r.get("fallbacks") or {}).items()}
-    if fell_back:
-        lines += ["**Fell back to the reference during the run** (those timings are not the fused kernel's): "
-                  + "; ".join(f"{k} ({v})" for k, v in fell_back.items()), ""]
+    lines += _fallback_lines(rows)
     if meta.get("skipped_methods"):
         lines += ["Not run: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped_methods"].items()), ""]
     lines += targets_markdown(result.get("targets", []))
     return "\n".join(lines)
+
+
+def _fallback_lines(rows: list[dict]) -> list[str]:
+    """A warning line (and a blank one) naming the MPE-PSN settings that ran on the reference."""
+    fell_back = {k: v for r in rows for k, v in (r.get("fallbacks") or {}).items()}
+    if not fell_back:
+        return []
+    return ["**Fell back to the reference during the run** (those timings are not the fused kernel's): "
+            + "; ".join(f"{k} ({v})" for k, v in fell_back.items()), ""]
 
 
 def _point(p: dict) -> str:
@@ -164,9 +170,9 @@ def net_markdown(result: dict) -> str:
             value = r.get(key)
             cells += [_fmt_ms(value), f"{value / b[key]:.2f}x" if b and value is not None and b.get(key) else "-"]
         lines.append(f"| {r['batch']} | {r['precision']} | {r['neuron']} | " + " | ".join(cells) + f" | {peak} |")
-    fell_back = {k: v for r in result["rows"] for k, v in (r.get("fallbacks") or {}).items()}
-    if fell_back:
-        lines += ["", "**Fell back to the reference during the run**: " + "; ".join(f"{k} ({v})" for k, v in fell_back.items())]
+    fallback = _fallback_lines(result["rows"])
+    if fallback:
+        lines += [""] + fallback[:-1]
     if meta.get("skipped"):
         lines += ["", "Not run: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items())]
     return "\n".join(lines) + "\n"

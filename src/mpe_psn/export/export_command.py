@@ -18,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=A.file_path, help="the file to write (replaced atomically)")
     parser.add_argument("--dt", type=A.positive_float, default=None,
                         help="NIR: time step in seconds for the continuous time constants (default 1e-4, snnTorch's)")
-    parser.add_argument("--max-pool", dest="max_pool", default="spikes", choices=("error", "spikes"),
+    parser.add_argument("--max-pool", dest="max_pool", default=None, choices=("error", "spikes"),
                         help="NIR: a MaxPool2d after a neuron is written as SumPool2d + Threshold(0.5), exact on "
                              "spikes ('spikes', the default; any other max pool is an error), or every max pool "
                              "is an error ('error', for readers without SumPool2d/Threshold such as snnTorch)")
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.format == "nir" and args.exact_lif:  # flags that do not go together: say so before loading
         raise UsageError("--exact-lif is an ONNX option; NIR always holds the exact LIF")
-    if args.format == "onnx" and (args.dt is not None or args.fold_r or args.max_pool != "spikes"):
+    if args.format == "onnx" and (args.dt is not None or args.fold_r or args.max_pool is not None):
         raise UsageError("--dt, --fold-r and --max-pool are NIR options")
     try:
         model, config = load_model(args.checkpoint)
@@ -47,14 +47,14 @@ def run(args: argparse.Namespace) -> int:
             from mpe_psn.export.nir_export import to_nir, write_nir
             from mpe_psn.export.neuron_map import DEFAULT_DT
 
-            graph = to_nir(model, dt=DEFAULT_DT if args.dt is None else args.dt, max_pool=args.max_pool,
-                           fold_r=args.fold_r)
+            graph = to_nir(model, dt=DEFAULT_DT if args.dt is None else args.dt,
+                           max_pool=args.max_pool or "spikes", fold_r=args.fold_r)
             write_nir(graph, args.out)
             neurons = sum(type(node).__name__ in ("LIF", "IF") for node in graph.nodes.values())
             print(f"wrote {args.out}: NIR graph of {model_args['name']} / {model_args['neuron']} with "
                   f"{len(graph.nodes)} nodes ({neurons} LIF), dt = {graph.metadata['dt']:g} s")
         else:
-            if args.dt is not None or args.fold_r or args.max_pool != "spikes":
+            if args.dt is not None or args.fold_r or args.max_pool is not None:
                 raise ValueError("--dt, --fold-r and --max-pool are NIR options")
             from mpe_psn.export.onnx_export import to_onnx
 

@@ -51,13 +51,15 @@ def convert(model: nn.Module, to: str = "mpe", *, inplace: bool = False, **neuro
     report = ConversionReport(to=to)
     plans: list[tuple[str, nn.Module, LIFMapping]] = []
     neuron_prefixes: list[str] = []
-    own_plans: list[tuple[str, nn.Module]] = []
+    own_plans: list[tuple[str, nn.Module]] = []  # this project's neurons to swap for the other kind
+    has_target_kind = False  # this project's neurons already of the kind asked for
     for name, module in model.named_modules(remove_duplicate=False):
         if any(name.startswith(prefix + ".") for prefix in neuron_prefixes):
             continue  # inside a neuron already planned or left alone
         if isinstance(module, (MPEPSN, LIF)):
             neuron_prefixes.append(name)
             if isinstance(module, _TARGET_CLASSES[to]):
+                has_target_kind = True
                 report.left_alone.append(LeftAlone(name, _qualified(module), f"already {type(module).__name__}"))
             else:
                 own_plans.append((name, module))
@@ -70,8 +72,7 @@ def convert(model: nn.Module, to: str = "mpe", *, inplace: bool = False, **neuro
             report.left_alone.append(LeftAlone(name, _qualified(module), verdict))
         else:
             plans.append((name, module, verdict))
-    already = any(r.reason.startswith("already ") for r in report.left_alone)
-    if not plans and not own_plans and not already:
+    if not plans and not own_plans and not has_target_kind:
         found = "; ".join(f"{s.name or '<root>'}: {s.type} ({s.reason})" for s in report.left_alone) or "none"
         raise ValueError(
             f"{type(model).__name__} has no neuron that convert supports (SpikingJelly LIFNode, ParametricLIFNode, "
@@ -86,14 +87,13 @@ def convert(model: nn.Module, to: str = "mpe", *, inplace: bool = False, **neuro
             report.replaced.append(Replacement(
                 name, _qualified(module), type(new).__name__, _new_params(module), _new_params(new), tuple(_own_notes(to)),
             ))
-    plans += [(name, module, None) for name, module in own_plans]
     for name, module, mapping in plans:  # build every new neuron first: an error leaves the model as it was
-        if id(module) not in replaced and mapping is not None:
+        if id(module) not in replaced:
             replaced[id(module)] = new = _build(name, mapping, to, neuron_options).to(device)
             report.replaced.append(
                 Replacement(name, mapping.source, type(new).__name__, mapping.old_params, _new_params(new), tuple(_notes(mapping, to)))
             )
-    for name, module, _ in plans:
+    for name, module in [(name, module) for name, module, _ in plans] + own_plans:
         new = replaced[id(module)]
         if name == "":
             model = new

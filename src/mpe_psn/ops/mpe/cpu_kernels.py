@@ -272,10 +272,6 @@ def _backward_row(est_mode, final, first, from_buf, surr, n, xr, nr, mr, er, gsr
         if first or final:
             if est_mode == EST_MASK:
                 vhat, fac, _ = _vhat(est_mode, xv, nr[i], mr[i], np.int64(base + i), k1, k2)
-            elif est_mode == EST_EXPECTED:
-                p = prob[i]
-                vhat = (ONE - p) * xv
-                fac = (ONE - p) - xv * p * (ONE - p)
             else:
                 vhat, fac, _ = _vhat_given_p(est_mode, xv, prob[i], nr[i], np.int64(base + i), k1, k2)
         h = xv + tau * st[PREV + i]

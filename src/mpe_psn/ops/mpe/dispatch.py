@@ -230,7 +230,7 @@ def _guarded(chosen: str, strict: bool, fused, reference, probe_args: tuple | No
         return reference()
     try:
         if probe_args is not None:
-            _probe(chosen, *probe_args)
+            _probe(key, *probe_args)
         return fused()
     except torch.cuda.OutOfMemoryError:
         raise  # the reference needs more memory, not less
@@ -239,16 +239,17 @@ def _guarded(chosen: str, strict: bool, fused, reference, probe_args: tuple | No
         return reference()
 
 
-def _probe(chosen: str, x: torch.Tensor, code: int, passes: int, surrogate_code: int, alpha: float, tau: float) -> None:
-    """Forward and backward of the fused op on a small input with this call's setting, once.
+def _probe(key: tuple, x: torch.Tensor, code: int, passes: int, surrogate_code: int, alpha: float, tau: float) -> None:
+    """Forward and backward of the fused op on a small input with this call's setting
+    (``key``, from :func:`_setting`), once.
 
     The same kernel specialisations as the real layer (dtype, estimator, refinement passes,
     surrogate) compile and launch here, so a failure in the backward surfaces before the
     real forward, while a fallback is still possible. Raises what the kernels raise.
     """
-    key = _setting(chosen, x, code, passes, surrogate_code)
     if key in _probed:
         return
+    chosen = key[0]
     from mpe_psn.ops.mpe import passes as P
     from mpe_psn.ops.mpe.op import layer
 
