@@ -18,6 +18,7 @@ RESULT_KEYS = {
     "energy": {"T", "samples", "e_ac_pj", "e_mac_pj", "layers", "spiking_layers", "total"},
     "landscape": {"alphas", "betas", "loss", "accuracy", "center_loss", "center_accuracy", "steps", "span", "samples"},
     "refine": {"T", "samples", "repeats", "rows"},
+    "neurobench": {"neurobench_version", "T", "samples", "static", "workload", "activation_layers", "layers"},
 }
 
 
@@ -35,6 +36,8 @@ def checkpoint(tmp_path_factory):
 
 @pytest.mark.parametrize("analysis", sorted(RESULT_KEYS))
 def test_each_analysis_writes_json_png_and_table(checkpoint, analysis, tmp_path, capsys):
+    if analysis == "neurobench":
+        pytest.importorskip("neurobench", reason="NeuroBench is not installed (pip install 'mpe-psn[neurobench]')")
     out = tmp_path / "out"
     extra = {"landscape": ["--grid", "3", "--batches", "1", "--batch-size", "4"], "refine": ["--repeats", "1", "--batches", "1"]}.get(analysis, [])
     status = cli.main(["analyze", analysis, str(checkpoint), "--out", str(out), "--no-progress", *extra])
@@ -52,8 +55,10 @@ def test_each_analysis_writes_json_png_and_table(checkpoint, analysis, tmp_path,
         with np.load(out / "landscape-mpe.npz", allow_pickle=False) as grid:
             assert grid["loss"].shape == (3, 3)
             assert grid["loss"][1, 1] == pytest.approx(run["result"]["center_loss"])
-    if analysis in ("spike-rates", "fidelity"):
+    if analysis in ("spike-rates", "fidelity", "neurobench"):
         assert run["result"]["samples"] == 12  # the whole test split
+    if analysis == "neurobench":
+        assert "ActivationSparsity" in printed and run["result"]["workload"]["MembraneUpdates"] == 0
 
 
 def test_fidelity_over_training_reads_metrics(tmp_path, capsys):
@@ -82,3 +87,14 @@ def test_user_errors_get_one_clear_message(checkpoint, tmp_path, capsys):
     assert "one per checkpoint" in capsys.readouterr().err
     assert cli.main(["analyze", "refine", str(checkpoint), "--steps", "0,x", "--out", str(tmp_path)]) == 2
     assert "argument --steps: expected comma-separated ints" in capsys.readouterr().err
+
+
+def test_energy_counting_flag_and_seed_reach_the_analysis(checkpoint, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["analyze", "energy", str(checkpoint), "--out", str(out), "--no-progress", "--counting", "effective", "--seed", "3"]
+    assert cli.main(argv) == 0
+    document = json.loads((out / "energy.json").read_text())
+    assert document["options"]["counting"] == "effective" and document["options"]["seed"] == 3
+    assert document["runs"][0]["result"]["counting"] == "effective"
+    assert "effective" in capsys.readouterr().out
+    assert cli.main(["analyze", "energy", str(checkpoint), "--out", str(out), "--counting", "neurobench"]) == 2

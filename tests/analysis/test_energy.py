@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from mpe_psn.analysis.energy import E_AC_PJ, E_MAC_PJ, count_operations, energy
+from mpe_psn.analysis.energy import E_AC_PJ, E_MAC_PJ, count_operations, energy, is_spike_like
 from mpe_psn.neurons import LIF
 
 T = 4
@@ -100,3 +100,31 @@ def test_count_operations_sparse_counts_nonzero_inputs_only():
 def test_energy_errors():
     with pytest.raises(ValueError, match="no spiking layers"):
         energy(nn.Sequential(nn.Linear(2, 2)), [(torch.zeros(1, T, 2), torch.zeros(1))])
+
+
+def test_effective_counting_by_hand_non_zero_inputs_and_weights_only():
+    model = TwoLayerFC().eval()
+    x = torch.tensor([[[2.0, 0, 0, 0], [0, 0, 0.6, 0.6], [1.0, 1.0, 1.0, 1.0], [0, 0, 0, 0]]])  # [B=1, T, 4]
+    result = energy(model, [(x, torch.tensor([0]))], counting="effective")
+    layers = {row["name"]: row for row in result["layers"]}
+    # fc1's weights have two non-zeros per input column (see TwoLayerFC); non-zero inputs per step: 1, 2, 4, 0
+    assert layers["fc1"]["op"] == "MAC" and layers["fc1"]["macs_per_sample"] == (1 + 2 + 4 + 0) * 2
+    assert layers["fc2"]["op"] == "AC" and layers["fc2"]["acs_per_sample"] == 5 * 2  # 5 spikes (test above)
+    assert result["counting"] == "effective" and result["total"]["dense_ops_per_sample"] == T * (4 * 3 + 3 * 2)
+    assert result["total"]["energy_uj_per_sample"] == pytest.approx((14 * E_MAC_PJ + 10 * E_AC_PJ) * 1e-6)
+    # a batch of 0/1 inputs makes the same layer ACs under this rule: the row says both
+    both = energy(model, [(x, torch.tensor([0])), ((x > 0.9).float(), torch.tensor([0]))], counting="effective")
+    assert {row["name"]: row["op"] for row in both["layers"]}["fc1"] == "MAC+AC"
+    dense = energy(model, [(x, torch.tensor([0]))])
+    assert dense["counting"] == "dense" and dense["total"]["macs_per_sample"] == 48
+
+
+def test_is_spike_like():
+    assert is_spike_like(torch.tensor([0.0, 1.0, -1.0, 1.0]))
+    assert not is_spike_like(torch.tensor([0.0, 1.0, 2.0]))
+    assert not is_spike_like(torch.tensor([0.25, 0.0]))
+
+
+def test_unknown_counting_rule():
+    with pytest.raises(ValueError, match=r"counting must be one of \['dense', 'effective'\]"):
+        energy(TwoLayerFC(), [(torch.zeros(1, T, 4), torch.zeros(1))], counting="neurobench")

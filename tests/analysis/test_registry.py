@@ -27,8 +27,8 @@ def test_an_entry_runs_its_function_with_plain_keywords(tiny_mpe, batches):
 def test_unknown_analysis_and_option_are_named(tiny_mpe, batches):
     with pytest.raises(ValueError, match=r"unknown analysis 'rates'; choose one of \['fidelity', 'spike-rates'"):
         get_analysis("rates")
-    with pytest.raises(ValueError, match=r"analysis 'spike-rates' does not take option\(s\) \['seed'\]; it takes \[\]"):
-        get_analysis("spike-rates")(tiny_mpe, batches, seed=1)
+    with pytest.raises(ValueError, match=r"analysis 'spike-rates' does not take option\(s\) \['grid'\]; it takes \['seed'\]"):
+        get_analysis("spike-rates")(tiny_mpe, batches, grid=1)
 
 
 def test_run_analysis_checks_its_keywords_before_loading_anything(tmp_path):

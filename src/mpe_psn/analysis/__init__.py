@@ -7,7 +7,10 @@ Each analysis is a function ``(model, batches, *, max_batches, progress, **optio
   the measurement lives in :mod:`mpe_psn.models.fidelity` because training logs its cheap
   once-per-epoch version, ``fidelity_summary``, too.
 * :func:`spike_rates.spike_rates`: firing rate of every spiking layer (Fig. 3b).
-* :func:`energy.energy`: synaptic operations and the 45 nm energy estimate.
+* :func:`energy.energy`: synaptic operations and the 45 nm energy estimate, under a stated
+  counting rule (``counting="dense"``, the default, or NeuroBench's ``"effective"``).
+* :func:`neurobench.neurobench`: NeuroBench's own ``Benchmark`` metrics (optional dependency,
+  ``pip install 'mpe-psn[neurobench]'``, imported inside the function).
 * :func:`landscape.loss_landscape`: 2-D loss surface along filter-normalised directions (Fig. 4).
 * :func:`refine.refinement_dial`: accuracy, spike mismatch and time per refinement step count.
 

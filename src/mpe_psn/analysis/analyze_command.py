@@ -4,14 +4,15 @@ Runs one analysis on one or more checkpoints (drawn side by side, e.g. MPE-PSN a
 writes ``DIR/<analysis>.json`` and ``DIR/<analysis>.png`` (landscape also one raw grid
 ``DIR/landscape-<label>.npz`` per checkpoint) and prints a short table. With ``--train``,
 ``fidelity`` reads the per-epoch fidelity logged in run folders' ``metrics.jsonl`` instead
-(paper Fig. 3a over training). See docs/analyses.md.
+(paper Fig. 3a over training). ``neurobench`` runs NeuroBench's own metrics (needs
+``pip install 'mpe-psn[neurobench]'``). See docs/analyses.md.
 """
 
 from __future__ import annotations
 
 import argparse
 
-ANALYSES = ("fidelity", "spike-rates", "energy", "landscape", "refine", "deploy")
+ANALYSES = ("fidelity", "spike-rates", "energy", "landscape", "refine", "deploy", "neurobench")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=A.existing_dir, default=None, help="dataset folder (default: the checkpoint's)")
     parser.add_argument("--cache-dir", type=A.folder_path, default=None, help="frame cache folder (default: the checkpoint's)")
     parser.add_argument("--device", type=A.device, default="cpu", help="cpu, cuda, cuda:1, or auto (default cpu)")
-    parser.add_argument("--seed", type=A.non_negative_int, default=0, help="seed of random directions / Bernoulli samples")
+    parser.add_argument("--seed", type=A.non_negative_int, default=0,
+                        help="seed of random directions / Bernoulli samples (fidelity, landscape; spike-rates, energy "
+                             "and neurobench: the same seed gives the same spikes) (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     group = parser.add_argument_group("fidelity")
     group.add_argument("--estimator", choices=("expected", "bernoulli"), default=None,
@@ -38,6 +41,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="refinement passes for the corrected potential (default: each layer's own)")
     group.add_argument("--train", action="store_true",
                        help="plot the fidelity logged per epoch in run folders' metrics.jsonl (Fig. 3a)")
+    group = parser.add_argument_group("energy")
+    group.add_argument("--counting", choices=("dense", "effective"), default="dense",
+                       help="operation counting rule: dense (default: first layer dense MACs, ACs on non-zero "
+                            "inputs after the first spiking layer) or effective (NeuroBench's: non-zero inputs "
+                            "and weights only, AC iff the inputs are all 0/1); see docs/analyses.md")
     group = parser.add_argument_group("landscape")
     group.add_argument("--grid", type=_grid, default=11, help="grid points per axis, at least 2 (default 11)")
     group.add_argument("--span", type=A.positive_float, default=1.0, help="grid covers [-span, span] (default 1)")
@@ -89,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
 #: analysis -> {its keyword option: the flag (argparse dest) that sets it}
 _OPTION_FLAGS = {
     "fidelity": {"estimator": "estimator", "refine_steps": "refine_steps", "seed": "seed"},
+    "spike-rates": {"seed": "seed"},
+    "energy": {"counting": "counting", "seed": "seed"},
+    "neurobench": {"seed": "seed"},
     "landscape": {"steps": "grid", "span": "span", "lambda_mem": "lambda_mem", "seed": "seed"},
     "refine": {"steps": "steps", "repeats": "repeats"},
     "deploy": {"seeds": "seeds"},

@@ -17,6 +17,7 @@ from mpe_psn.analysis.deploy import deploy_gap, deploy_table, plot_deploy
 from mpe_psn.analysis.energy import energy
 from mpe_psn.analysis.fidelity import fidelity
 from mpe_psn.analysis.landscape import loss_landscape, save_landscape_npz
+from mpe_psn.analysis.neurobench import neurobench, plot_neurobench, require_neurobench
 from mpe_psn.analysis.refine import refinement_dial
 from mpe_psn.analysis.spike_rates import spike_rates
 
@@ -39,6 +40,8 @@ class Analysis:
     default_max_batches: int | None = None
     #: per-run raw arrays written next to the JSON (landscape: the loss grid as .npz)
     save_arrays: Callable[["str | os.PathLike[str]", dict], None] | None = None
+    #: called before any checkpoint is loaded; raises (ImportError) when an optional dependency is missing
+    requires: Callable[[], object] | None = None
 
     def __call__(self, model, batches, *, max_batches: int | None = None, progress: bool = False, **options) -> dict:
         """Run the analysis; an option it does not take is a ``ValueError`` naming the accepted ones."""
@@ -54,12 +57,14 @@ ANALYSES: dict[str, Analysis] = {
     a.name: a
     for a in (
         Analysis("fidelity", fidelity, plots.plot_fidelity, tables.fidelity_table, ("estimator", "refine_steps", "seed")),
-        Analysis("spike-rates", spike_rates, plots.plot_spike_rates, tables.spike_rates_table),
-        Analysis("energy", energy, plots.plot_energy, tables.energy_table, ("e_ac_pj", "e_mac_pj")),
+        Analysis("spike-rates", spike_rates, plots.plot_spike_rates, tables.spike_rates_table, ("seed",)),
+        Analysis("energy", energy, plots.plot_energy, tables.energy_table, ("e_ac_pj", "e_mac_pj", "counting", "seed")),
         Analysis("landscape", loss_landscape, plots.plot_landscape, tables.landscape_table,
                  ("steps", "span", "lambda_mem", "seed"), default_max_batches=4, save_arrays=save_landscape_npz),
         Analysis("refine", refinement_dial, plots.plot_refinement, tables.refinement_table, ("steps", "repeats")),
         Analysis("deploy", deploy_gap, plot_deploy, deploy_table, ("seeds",)),
+        Analysis("neurobench", neurobench, plot_neurobench, tables.neurobench_table, ("seed",),
+                 requires=require_neurobench),
     )
 }
 

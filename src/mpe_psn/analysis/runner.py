@@ -121,6 +121,7 @@ def run_analysis(
     ``options`` are the analysis's own keyword arguments (see ``analysis.registry.ANALYSES``),
     e.g. ``estimator="bernoulli"`` for fidelity or ``steps=5`` for landscape.
     """
+    from mpe_psn.analysis.neurobench import NeuroBenchMissing
     from mpe_psn.analysis.registry import get_analysis
     from mpe_psn.utils.device import DeviceError, device_name, resolve_device
 
@@ -131,6 +132,11 @@ def run_analysis(
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise AnalysisError(f"analysis {analysis!r} does not take option(s) {unknown}; it takes {list(spec.options)}")
+    if spec.requires is not None:
+        try:
+            spec.requires()
+        except NeuroBenchMissing as error:
+            raise AnalysisError(str(error)) from error
     out = _out_folder(out)
     if max_batches is not None and max_batches < 1:
         raise AnalysisError(f"--batches must be a positive int, got {max_batches}")
@@ -147,6 +153,8 @@ def run_analysis(
         loader = data_batches(config, split=split, data_dir=data_dir, cache_dir=cache_dir, batch_size=batch_size, device=device)
         try:
             result = spec(model, loader, max_batches=max_batches, progress=progress, **options)
+        except NeuroBenchMissing as error:
+            raise AnalysisError(str(error)) from error
         except ValueError as error:
             raise AnalysisError(f"{path}: {error}") from error
         runs.append({

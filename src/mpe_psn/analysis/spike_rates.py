@@ -7,12 +7,16 @@ For a layer with spikes S[t, b, n] (N neurons per sample) over the split's sampl
     spikes_per_sample = sum_{t, b, n} S[t, b, n] / B_total
 
 Works for every neuron (MPE-PSN, LIF, PSN, SpikingJelly), so checkpoints with different
-neurons can be drawn side by side.
+neurons can be drawn side by side. A network whose eval estimator samples (MPE-PSN with
+``eval_estimator="bernoulli"``) spikes differently on every pass; ``seed`` (also taken by
+``energy`` and ``neurobench``) seeds those samples, so that analyses with the same seed see
+the same spikes.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+import contextlib
+from typing import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -20,7 +24,20 @@ from torch import nn
 from mpe_psn.models.batches import Batch, eval_mode, forward, model_device, time_major_batches
 from mpe_psn.models.probe import neuron_kind, spiking_layers, watch
 
-__all__ = ["spike_rates", "SpikeCounter"]
+__all__ = ["spike_rates", "SpikeCounter", "seeded"]
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None, device: "torch.device | str" = "cpu") -> Iterator[None]:
+    """Run the body with torch's global RNG (CPU, and ``device`` when it is a GPU) seeded with
+    ``seed``, and restore the RNG state afterwards; ``None``: leave the RNG alone."""
+    if seed is None:
+        yield
+        return
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type=device.type):
+        torch.manual_seed(seed)
+        yield
 
 
 class SpikeCounter:
@@ -67,9 +84,12 @@ def spike_rates(
     batches: Iterable[Batch],
     *,
     max_batches: int | None = None,
+    seed: int | None = None,
     progress: bool = False,
 ) -> dict:
     """Spike rate of every spiking layer of ``model`` over ``batches`` (see module docstring).
+
+    ``seed``: seeds sampling estimators for the whole pass (``None``: the RNG as it is).
 
     Returns ``{"T", "samples", "layers": [{"name", "kind", "neurons", "rate",
     "spikes_per_sample", "per_step": [T]}], "total": {"rate", "spikes_per_sample"}}``;
@@ -80,7 +100,7 @@ def spike_rates(
         raise ValueError("the model has no spiking layers (MPEPSN, LIF, PSN or SpikingJelly neurons)")
     counter = SpikeCounter(layers)
     samples, T = 0, None
-    with eval_mode(model), watch(layers, counter):
+    with eval_mode(model), watch(layers, counter), seeded(seed, model_device(model)):
         for x, y in time_major_batches(batches, max_batches, model_device(model), progress, "spike rates"):
             forward(model, x)
             samples += int(y.shape[0])
@@ -88,11 +108,11 @@ def spike_rates(
     if samples == 0:
         raise ValueError("spike_rates got no batches: the data split is empty")
     rows = counter.summary(samples)
-    total_spikes = sum(r["spikes_per_sample"] for r in rows)
-    total_slots = sum(r["neurons"] * len(r["per_step"]) for r in rows)
+    total_spikes = sum(float(counter.counts[r["name"]].sum()) for r in rows)  # exact integers in float64
+    total_slots = sum(r["neurons"] * len(r["per_step"]) for r in rows) * samples
     return {
         "T": T,
         "samples": samples,
         "layers": rows,
-        "total": {"rate": total_spikes / total_slots, "spikes_per_sample": total_spikes},
+        "total": {"rate": total_spikes / total_slots, "spikes_per_sample": total_spikes / samples},
     }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-__all__ = ["table", "fidelity_table", "spike_rates_table", "energy_table", "landscape_table", "refinement_table"]
+__all__ = ["table", "fidelity_table", "spike_rates_table", "energy_table", "landscape_table", "refinement_table",
+           "neurobench_table"]
 
 
 def _rows(header: Sequence[str], rows: list[Sequence[str]]) -> str:
@@ -40,12 +41,13 @@ def spike_rates_table(runs: Sequence[Run]) -> str:
 
 
 def energy_table(runs: Sequence[Run]) -> str:
-    header = ("run", "MACs/sample", "ACs/sample", "energy uJ/sample", "same-shape ANN uJ")
+    header = ("run", "MACs/sample", "ACs/sample", "energy uJ/sample", "same-shape ANN uJ", "counting")
     rows: list[Sequence[str]] = []
     for label, _, r in runs:
         t = r["total"]
         rows.append((label, f"{t['macs_per_sample']:.4g}", f"{t['acs_per_sample']:.4g}",
-                     f"{t['energy_uj_per_sample']:.4g}", f"{t['ann_energy_uj_per_sample']:.4g}"))
+                     f"{t['energy_uj_per_sample']:.4g}", f"{t['ann_energy_uj_per_sample']:.4g}",
+                     r.get("counting", "dense")))
     return _rows(header, rows)
 
 
@@ -74,6 +76,30 @@ def refinement_table(runs: Sequence[Run]) -> str:
             rows.append((label, "LIF", f"{100 * exact['accuracy']:.2f}%", "(sequential)",
                          f"{exact['ms_per_sample']:.3g}", f"{rel:.2f}x" if rel is not None else "-"))
     return _rows(header, rows)
+
+
+def _count(value) -> str:
+    return "-" if value is None else f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def neurobench_table(runs: Sequence[Run]) -> str:
+    """One row per metric, one column per run: NeuroBench's numbers, then mpe-psn's membrane updates."""
+    header = ("metric", *(label for label, _, _ in runs))
+    metrics = [
+        ("ClassificationAccuracy", lambda r: f"{100 * r['workload']['ClassificationAccuracy']:.2f}%"),
+        ("ActivationSparsity", lambda r: f"{r['workload']['ActivationSparsity']:.5f}"),
+        ("Effective_MACs /sample", lambda r: _count(r["workload"]["SynapticOperations"]["Effective_MACs"])),
+        ("Effective_ACs /sample", lambda r: _count(r["workload"]["SynapticOperations"]["Effective_ACs"])),
+        ("Dense /sample", lambda r: _count(r["workload"]["SynapticOperations"]["Dense"])),
+        ("MembraneUpdates /sample", lambda r: _count(r["workload"]["MembraneUpdates"])),
+        ("ParameterCount", lambda r: _count(r["static"]["ParameterCount"])),
+        ("Footprint (bytes)", lambda r: _count(r["static"]["Footprint"])),
+        ("ConnectionSparsity", lambda r: f"{r['static']['ConnectionSparsity']:.4g}"),
+        ("LIF membrane updates /sample (mpe-psn)", lambda r: _count(r["membrane_updates_per_sample"])),
+    ]
+    rows = [(name, *(value(r) for _, _, r in runs)) for name, value in metrics]
+    versions = sorted({str(r.get("neurobench_version")) for _, _, r in runs})
+    return _rows(header, rows) + f"\n(NeuroBench {', '.join(versions)}; '-': the network has no sequential LIF layer)"
 
 
 def table(analysis: str, runs: Sequence[Run]) -> str:
