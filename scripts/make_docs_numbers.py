@@ -92,7 +92,7 @@ class Work:
             self.walls[key] = wall
         return wall
 
-    def train(self, name: str, flags: str = "") -> Path:
+    def train(self, name: str, flags: str = "", prefix: str = "") -> Path:
         """``mpe-psn train --quiet --name NAME FLAGS`` once; ``mpe`` is the README command as written."""
         run = self.root / "runs" / name
         if name in self.done or (self.keep_runs and (run / "last.pt").is_file()):
@@ -104,7 +104,7 @@ class Work:
             (made,) = set((self.root / "runs").glob("*")) - before
             run.symlink_to(made.name)
         else:
-            self.sh(f"mpe-psn train --quiet --name {name}{(' ' + flags) if flags else ''}{smoke}", key=name)
+            self.sh(f"{prefix}mpe-psn train --quiet --name {name}{(' ' + flags) if flags else ''}{smoke}", key=name)
         self.done.add(name)
         return run
 
@@ -353,10 +353,106 @@ def section_refine(work: Work) -> dict[str, str]:
             "refine-provenance": provenance(work, "section refine")}
 
 
+#: the neurons of the temporal table: (name, label); sj-lif and snntorch need the [rivals] extra
+TEMPORAL_NEURONS = (("mpe", "MPE-PSN"), ("lif", "exact LIF"), ("psn", "PSN"), ("sj-lif", "SpikingJelly LIF"),
+                    ("snntorch", "snnTorch Leaky"))
+TEMPORAL_TS = (100, 250)
+
+
+def exact_lif_accuracy(work: Work, run: Path) -> float:
+    """Test accuracy of a trained MPE-PSN run with every MPE-PSN layer replaced by the exact LIF
+    (the same weights, tau and thresholds: the deployment gap), on the run's own test split."""
+    import torch
+
+    from mpe_psn.data import build_dataset, build_loader
+    from mpe_psn.interop import convert
+    from mpe_psn.models.checkpoint import load_model
+    from mpe_psn.training.evaluate import evaluate
+
+    model, config = load_model(run / "last.pt")
+    model, _ = convert(model, to="lif")
+    test = build_dataset(config["dataset"], "test", T=config["T"], cache_dir=str(work.root / "cache"),
+                         progress=False, **config["dataset_options"])
+    loader = build_loader(test, batch_size=64, shuffle=False)
+    torch.manual_seed(0)
+    return evaluate(model, loader, len(test.class_names), mask_padding=config.get("mask_padding", False)).accuracy
+
+
+#: every run of the temporal table on one CPU thread, two runs at a time on a 2-core machine: the
+#: table then takes half the wall time, and two runs never fight over one core's threads
+TEMPORAL_THREADS = "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 "
+TEMPORAL_PARALLEL = 2
+
+
+def section_temporal(work: Work) -> dict[str, str]:
+    """The built-in temporal task at T = 100 and 250, 3 seeds, one feed-forward net, five neurons.
+    Seed by seed, every neuron in turn (two runs at a time, one thread each), so that a change of
+    the machine's load hits all neurons alike."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    smoke = " --epochs 1" if work.smoke else ""
+    jobs = [(f"temporal-{neuron}-T{T}-s{seed}", f"--preset temporal --neuron {neuron} -T {T} --seed {seed}{smoke}")
+            for T in TEMPORAL_TS for seed in seeds(work) for neuron, _ in TEMPORAL_NEURONS]
+    jobs += [(f"temporal-shuffled-s{seed}", f"--preset temporal --data-option shuffle_time=true --seed {seed}{smoke}")
+             for seed in seeds(work)]
+    with ThreadPoolExecutor(TEMPORAL_PARALLEL) as pool:
+        list(pool.map(lambda job: work.train(job[0], job[1], prefix=TEMPORAL_THREADS), jobs))
+    acc_rows, speed_rows, gap_rows = [], [], []
+    for T in TEMPORAL_TS:
+        secs: dict[str, float] = {}
+        for neuron, label in TEMPORAL_NEURONS:
+            runs = [metrics(work.root / "runs" / f"temporal-{neuron}-T{T}-s{seed}") for seed in seeds(work)]
+            accs = [rows[-1]["test_acc"] for rows in runs]
+            secs[neuron] = statistics.median(statistics.median(r["epoch_seconds"] for r in rows[1:] or rows) for rows in runs)
+            mem = max(r["peak_memory_bytes"] for rows in runs for r in rows)
+            acc_rows.append([str(T), label] + [pct(a) for a in accs] + [f"**{pct(statistics.mean(accs))}**"])
+            speed_rows.append([str(T), label, f"{secs[neuron]:.1f}", f"{mem / 2**20:.0f}"])
+        for row, (neuron, _) in zip(speed_rows[-len(TEMPORAL_NEURONS):], TEMPORAL_NEURONS):
+            row.append(f"{secs[neuron] / secs['mpe']:.2f}x")
+        for seed in seeds(work):
+            run = work.root / "runs" / f"temporal-mpe-T{T}-s{seed}"
+            gap_rows.append([str(T), str(seed), pct(metrics(run)[-1]["test_acc"]), pct(exact_lif_accuracy(work, run))])
+    shuffled = [metrics(work.root / "runs" / f"temporal-shuffled-s{seed}")[-1]["test_acc"] for seed in seeds(work)]
+    seed_cols = [f"seed {s}" for s in seeds(work)]
+    acc_rows.append(["100", "MPE-PSN, time-shuffled control"] + [pct(a) for a in shuffled] + [f"**{pct(statistics.mean(shuffled))}**"])
+    return {"temporal-accuracy": table(["T", "neuron"] + seed_cols + ["mean"], acc_rows),
+            "temporal-speed": table(["T", "neuron", "wall s per epoch (median)", "peak memory (MiB, process)",
+                                     "epoch time / MPE-PSN's"], speed_rows),
+            "temporal-gap": table(["T", "seed", "MPE-PSN (as trained)", "same weights as the exact LIF"], gap_rows),
+            "temporal-provenance": provenance(work, "section temporal") + " Each run on one thread, two runs at a time."}
+
+
+def section_long_T(work: Work) -> dict[str, str]:
+    """Each documented command at T = 1000 on the built-in temporal task: wall time and the
+    command's peak resident memory (GNU time's maximum RSS)."""
+    T = 100 if work.smoke else 1000
+    data = "--data-option num_train=256 --data-option num_test=128"
+    commands = [
+        ("train, 1 epoch (256 samples, batch 64)",
+         f"mpe-psn train --quiet --preset temporal -T {T} --epochs 1 {data} --name long-T"),
+        ("eval (128 samples, batch 64)", "mpe-psn eval runs/long-T --json --plot '' --quiet " + data.replace("--data-option num_train=256 ", "")),
+        ("analyze spike-rates (1 batch of 64)", "mpe-psn analyze spike-rates runs/long-T --batches 1 --out figures-long --no-progress"),
+        ("analyze energy (1 batch of 64)", "mpe-psn analyze energy runs/long-T --batches 1 --out figures-long --no-progress"),
+        ("export --format nir", "mpe-psn export runs/long-T --format nir --out long-T.nir"),
+        ("export --format onnx", "mpe-psn export runs/long-T --format onnx --out long-T.onnx"),
+        ("bench net, SHD MLP, batch 16, MPE-PSN and LIF",
+         f"mpe-psn bench net --model shd-mlp -T {T} --batch 16 --neurons mpe lif --precision fp32 --repeats 3 --warmup 1 "
+         "--out bench-long --no-progress"),
+    ]
+    rows = []
+    for label, command in commands:
+        rss = work.root / "rss.txt"
+        wall = work.sh(f"/usr/bin/time -f %M -o {rss} {command}")
+        rows.append([label, f"{wall:.1f}", f"{int(rss.read_text().split()[-1]) / 1024:.0f}"])
+    return {"temporal-long-T": table([f"T = {T}: command", "wall s", "peak memory (MiB, the command's process)"], rows)
+            + "\n\n" + provenance(work, "section long-T")}
+
+
 SECTIONS: dict[str, Callable[[Work], dict[str, str]]] = {
     "readme": section_readme, "neurons": section_neurons, "seeds400": section_seeds400, "estimators": section_estimators,
     "demo": section_demo, "fidelity": section_fidelity, "fidelity-training": section_fidelity_training,
     "spike-rates": section_spike_rates, "energy": section_energy, "landscape": section_landscape, "refine": section_refine,
+    "temporal": section_temporal, "long-T": section_long_T,
 }
 
 #: (absolute, relative) tolerance of the numbers of a block in --check; blocks not listed are not

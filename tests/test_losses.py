@@ -59,3 +59,33 @@ def test_membrane_loss_sums_layers_and_total_combines():
 
 def test_membrane_loss_of_a_model_without_mpe_layers_is_zero():
     assert membrane_loss(nn.Linear(2, 2)).item() == 0.0
+
+
+def test_tet_loss_with_lengths_counts_each_samples_own_steps_only():
+    """Padded sequences: sample b averages CE and the MSE term over its first L_b steps, then the
+    batch averages samples; checked against a per-sample loop by hand."""
+    g = torch.Generator().manual_seed(1)
+    out = torch.randn(5, 3, 4, generator=g)
+    y = torch.tensor([2, 0, 3])
+    lengths = torch.tensor([5, 2, 1])
+    lamb, phi = 0.2, 0.7
+    by_hand = 0.0
+    for b in range(3):
+        L = int(lengths[b])
+        ce = sum(_ce(out[t, b].tolist(), int(y[b])) for t in range(L)) / L
+        mse = ((out[:L, b] - phi) ** 2).mean().item()
+        by_hand += ((1 - lamb) * ce + lamb * mse) / 3
+    assert tet_loss(out, y, lamb=lamb, phi=phi, lengths=lengths).item() == pytest.approx(by_hand, rel=1e-5)
+    # padding steps carry no gradient
+    out.requires_grad_(True)
+    tet_loss(out, y, lengths=lengths).backward()
+    assert out.grad[2:, 1].abs().sum() == 0 and out.grad[1:, 2].abs().sum() == 0 and out.grad[:, 0].abs().sum() > 0
+
+
+def test_tet_loss_with_full_lengths_is_the_plain_loss_and_bad_lengths_are_refused():
+    out = torch.randn(4, 3, 5)
+    y = torch.tensor([1, 4, 0])
+    torch.testing.assert_close(tet_loss(out, y, lengths=torch.full((3,), 4)), tet_loss(out, y))
+    for bad in (torch.tensor([0, 1, 2]), torch.tensor([1, 2, 5])):
+        with pytest.raises(ValueError, match=r"lengths must be .* \[1, T = 4\]"):
+            tet_loss(out, y, lengths=bad)

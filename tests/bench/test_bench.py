@@ -172,12 +172,14 @@ def test_net_bench_with_the_relu_floor_and_snntorch(model):
     assert all(r["status"] == "ok" and r["ms"] > 0 and r["infer_ms"] > 0 for r in result["rows"])
     assert result["rows"][0]["fallbacks"] == {}
     from mpe_psn.models import neuron_layers
+    from mpe_psn.models.neuron_factory import SnnTorchLeaky
 
-    for neuron, kind in (("relu", torch.nn.ReLU), ("snntorch", None)):
-        net, shape = build_bench_net(model, neuron, 3, 3, 16)
-        assert neuron_layers(net) == []  # every spiking layer was replaced
-        if kind is not None:
-            assert sum(isinstance(m, kind) for m in net.modules()) == (2 if model == "shd-mlp" else 4)
+    layers = 2 if model == "shd-mlp" else 4
+    net, shape = build_bench_net(model, "relu", 3, 3, 16)
+    assert neuron_layers(net) == []  # every spiking layer was replaced
+    assert sum(isinstance(m, torch.nn.ReLU) for m in net.modules()) == layers
+    net, shape = build_bench_net(model, "snntorch", 3, 3, 16)
+    assert [type(m) for m in neuron_layers(net)] == [SnnTorchLeaky] * layers
     assert shape == ((700,) if model == "shd-mlp" else (2, 16, 16))
     from mpe_psn.bench.report import net_markdown
 
@@ -188,7 +190,7 @@ def test_snntorch_leaky_is_the_projects_lif():
     """The snnTorch row is the same neuron as the exact LIF (decay 0.25, threshold 1, reset to 0)."""
     pytest.importorskip("snntorch")
     from mpe_psn import LIF
-    from mpe_psn.bench.net import SnnTorchLeaky
+    from mpe_psn.models.neuron_factory import SnnTorchLeaky
 
     x = torch.randn(12, 4, 50) * 1.5 + 0.6
     assert torch.equal(SnnTorchLeaky()(x), LIF(T=12)(x))

@@ -38,3 +38,20 @@ def test_predict_is_the_argmax_of_the_time_mean():
     out = torch.tensor([[[5.0, 0.0], [0.0, 1.0]], [[-6.0, 0.0], [0.0, 1.0]]])  # [T=2, B=2, C=2]
     assert predict(out).tolist() == [1, 1]  # sample 0: step 0 says class 0, the mean says class 1
     assert predict(out.to(torch.bfloat16)).tolist() == [1, 1]
+
+
+def test_input_lengths_and_masked_prediction():
+    from mpe_psn.models.batches import input_lengths
+
+    x = torch.zeros(6, 3, 4)  # [T, B, channels], zero-padded
+    x[0, 0, 1] = 1.0
+    x[4, 0, 3] = 2.0  # sample 0 ends at step 4 (a silent step inside counts)
+    x[5, 1, 0] = 1.0  # sample 1 uses every step
+    # sample 2 is empty: length 1
+    assert input_lengths(x).tolist() == [5, 6, 1]
+    outputs = torch.zeros(6, 2, 2)
+    outputs[:2, 0, 0] = 1.0  # class 0 leads in the first two steps ...
+    outputs[2:, 0, 1] = 0.9  # ... class 1 in the padding, where it is larger overall
+    outputs[:, 1, 1] = 1.0
+    assert predict(outputs).tolist() == [1, 1]
+    assert predict(outputs, torch.tensor([2, 6])).tolist() == [0, 1]

@@ -177,5 +177,5 @@ def test_voting_pool_averages_groups():
 
 
 def test_registry_lists_every_net():
-    assert set(MODELS) == {"dvsgesture-net", "vggsnn", "resnet19", "small"}
+    assert set(MODELS) == {"dvsgesture-net", "vggsnn", "resnet19", "small", "mlp"}
     assert make_neuron("psn", 5).T == 5

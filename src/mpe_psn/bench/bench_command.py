@@ -96,7 +96,7 @@ def _net_models() -> list[str]:
     from mpe_psn.bench.net import SHD_MLP
     from mpe_psn.models import MODELS
 
-    return list(MODELS) + [SHD_MLP]
+    return [name for name, spec in MODELS.items() if spec.input_kind == "frames"] + [SHD_MLP]
 
 
 def _open_libraries() -> tuple[str, ...]:

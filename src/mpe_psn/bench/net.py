@@ -23,6 +23,7 @@ from torch import nn
 
 from mpe_psn.bench.rivals import TAU, spikingjelly_available
 from mpe_psn.bench.timing import median_ms, peak_memory_bytes, run_meta
+from mpe_psn.models.neuron_factory import SnnTorchLeaky
 
 NET_NEURONS = ("mpe", "mpe-reference", "lif", "psn", "sj-lif", "snntorch", "relu")
 PRECISIONS = ("fp32", "amp")
@@ -39,31 +40,14 @@ def snntorch_available() -> bool:
     return True
 
 
-class SnnTorchLeaky(nn.Module):
-    """snnTorch's ``Leaky`` over [T, ...] in a step loop: ``H = beta V + x``, hard reset to 0
-    (this project's LIF with decay ``beta``; 0.25 and threshold 1 by default)."""
+def shd_mlp(neuron: str, T: int) -> nn.Module:
+    """700 -> 256 -> 256 -> 20: the registered ``mlp`` without batch norm; [T, B, 700] -> [T, B, 20]."""
+    from mpe_psn.models import build_model
 
-    def __init__(self, beta: float = TAU, threshold: float = 1.0) -> None:
-        super().__init__()
-        import snntorch
-
-        self.leaky = snntorch.Leaky(beta=beta, threshold=threshold, reset_mechanism="zero")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mem = self.leaky.reset_mem()
-        out = []
-        for x_t in x:
-            spk, mem = self.leaky(x_t, mem)
-            out.append(spk)
-        return torch.stack(out)
-
-
-def shd_mlp(neuron, T: int) -> nn.Module:
-    """700 -> 256 -> 256 -> 20: Linear + neuron twice, then a Linear readout; [T, B, 700] -> [T, B, 20]."""
-    return nn.Sequential(
-        nn.Linear(SHD_CHANNELS, SHD_HIDDEN), neuron(), nn.Linear(SHD_HIDDEN, SHD_HIDDEN), neuron(),
-        nn.Linear(SHD_HIDDEN, SHD_CLASSES),
-    )
+    options = {"backend": "reference"} if neuron == "mpe-reference" else None
+    native = "mpe" if neuron == "mpe-reference" else neuron if neuron != "relu" else "lif"
+    return build_model("mlp", neuron=native, T=T, num_classes=SHD_CLASSES, in_channels=SHD_CHANNELS,
+                       neuron_options=options, model_options={"hidden": SHD_HIDDEN, "depth": 2, "norm": False})
 
 
 def _neuron_factory(neuron: str, T: int):
@@ -72,7 +56,7 @@ def _neuron_factory(neuron: str, T: int):
     if neuron == "relu":
         return nn.ReLU
     if neuron == "snntorch":
-        return SnnTorchLeaky
+        return lambda: SnnTorchLeaky(tau=TAU)
     options = {"backend": "reference"} if neuron == "mpe-reference" else None
     return lambda: make_neuron("mpe" if neuron == "mpe-reference" else neuron, T, options)
 
@@ -93,16 +77,19 @@ def build_bench_net(model: str, neuron: str, T: int, num_classes: int, input_siz
     """``(net, input shape after [T, B])`` for ``model`` with ``neuron`` layers."""
     factory = _neuron_factory(neuron, T)
     if model == SHD_MLP:
-        return shd_mlp(factory, T), (SHD_CHANNELS,)
+        net = shd_mlp(neuron, T)
+        if neuron == "relu":
+            _swap_neurons(net, factory)
+        return net, (SHD_CHANNELS,)
     from mpe_psn.models import MODELS, build_model
 
     spec = MODELS[model]
     size = spec.input_size if input_size is None else input_size
-    native = neuron if neuron in ("mpe", "lif", "psn", "sj-lif") else "lif"
+    native = neuron if neuron in ("mpe", "lif", "psn", "sj-lif", "snntorch") else "lif"
     options = {"backend": "reference"} if neuron == "mpe-reference" else None
     net = build_model(model, neuron="mpe" if neuron == "mpe-reference" else native, T=T, num_classes=num_classes,
                       in_channels=spec.in_channels, input_size=size, neuron_options=options)
-    if neuron in ("relu", "snntorch"):
+    if neuron == "relu":
         _swap_neurons(net, factory)
     return net, (spec.in_channels, size, size)
 

@@ -141,9 +141,9 @@ def _layers(grid: OpenGrid, T: int, device: torch.device) -> list[tuple[str, _Ne
             psn = neuron.PSN(T=T).to(device)
             rows.append((lib, _Neuron(psn), "other"))
         elif lib == "snntorch":
-            from mpe_psn.bench.net import SnnTorchLeaky
+            from mpe_psn.models.neuron_factory import SnnTorchLeaky
 
-            rows.append((lib, _Neuron(SnnTorchLeaky(beta=DECAY, threshold=THRESHOLD).to(device)), "exact"))
+            rows.append((lib, _Neuron(SnnTorchLeaky(tau=DECAY, threshold=THRESHOLD).to(device)), "exact"))
         elif lib == "norse":
             rows.append((lib, _Neuron(_norse_box(False)), "rounding"))
         elif lib == "norse-compiled":

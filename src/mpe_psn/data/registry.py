@@ -28,7 +28,7 @@ class DatasetInfo:
     height: int
     width: int
     default_T: int
-    kind: str  # "events" | "images"
+    kind: str  # "events" | "images" | "temporal" (spike trains [T, channels]; height = width = 1)
     class_names: tuple[str, ...]
     sensor: tuple[int, int] | None = None  # (height, width) of the camera, events only
     source: str = ""  # where users obtain the data
@@ -113,6 +113,33 @@ DATASETS: dict[str, DatasetInfo] = {
     )
 }
 
+
+# Temporal spike data: items are (frames [T, channels], label); in_channels is the channel count
+from mpe_psn.data.shd import SHD_CLASSES, SSC_CLASSES  # noqa: E402
+from mpe_psn.data.temporal_task import TEMPORAL_CLASSES  # noqa: E402
+
+DATASETS.update(
+    (info.name, info)
+    for info in (
+        DatasetInfo(
+            "temporal", len(TEMPORAL_CLASSES), 700, 1, 1, 100, "temporal", TEMPORAL_CLASSES,
+            source="built in: spike patterns whose class lives only in spike timing, generated on first use, "
+            "no download", module="mpe_psn.data.temporal_task",
+        ),
+        DatasetInfo(
+            "shd", 20, 700, 1, 1, 100, "temporal", SHD_CLASSES,
+            source="the Spiking Heidelberg Digits HDF5 files shd_train.h5 and shd_test.h5 (gunzip the published "
+            "shd_train.h5.gz / shd_test.h5.gz from zenkelab.org/datasets)",
+            module="mpe_psn.data.shd",
+        ),
+        DatasetInfo(
+            "ssc", 35, 700, 1, 1, 100, "temporal", SSC_CLASSES,
+            source="the Spiking Speech Commands HDF5 files ssc_train.h5 and ssc_test.h5 (ssc_valid.h5 optional; "
+            "gunzip the published .h5.gz files from zenkelab.org/datasets)",
+            module="mpe_psn.data.shd",
+        ),
+    )
+)
 
 # Tonic's datasets, read from the copy Tonic downloaded (mpe_psn.data.tonic_source; Tonic imported on use)
 from mpe_psn.data.tonic_source import TONIC_DATASETS as _TONIC_DATASETS  # noqa: E402

@@ -13,7 +13,8 @@ __all__ = ["summarize", "format_summary", "plot_samples", "sample_indices"]
 def _events_per_sample(dataset) -> np.ndarray | None:
     counts = getattr(dataset, "events_per_sample", None)
     if counts is None:
-        return None
+        offsets = getattr(dataset, "offsets", None)  # temporal spike data (CSR): spikes per sample
+        return np.diff(np.asarray(offsets)) if offsets is not None else None
     return np.asarray(counts() if callable(counts) else counts)
 
 
@@ -89,6 +90,9 @@ def plot_samples(dataset, path: "str | os.PathLike[str]", class_names, count: in
     indices = sample_indices(getattr(dataset, "labels", None), n, count)
     count = len(indices)
     first, _ = dataset[int(indices[0])]
+    if first.dim() == 2:  # temporal spike data [T, channels]: one raster per sample
+        _plot_rasters(dataset, indices, path, class_names)
+        return
     T = min(first.shape[0], max_T)
     fig, axes = new_figure(count, T, width=1.3, height=1.3, squeeze=False)
     for row, index in enumerate(indices):
@@ -112,4 +116,22 @@ def plot_samples(dataset, path: "str | os.PathLike[str]", class_names, count: in
             if t == 0:
                 ax.set_ylabel(str(class_names[label]) if label < len(class_names) else str(label), fontsize=7)
     fig.suptitle(f"{getattr(dataset, 'name', '')} {getattr(dataset, 'split', '')}: ON (red) - OFF (blue) per frame", fontsize=9)
+    save_figure(fig, path)
+
+
+def _plot_rasters(dataset, indices, path, class_names) -> None:
+    """One panel per sample: spike counts of [T, channels] frames, channels up, time right."""
+    from mpe_psn.utils.plotting import new_figure, save_figure
+
+    fig, axes = new_figure(len(indices), 1, width=6.0, height=1.6, squeeze=False)
+    for row, index in enumerate(indices):
+        frames, label = dataset[int(index)]
+        ax = axes[row, 0]
+        ax.imshow(frames.float().T.numpy(), aspect="auto", origin="lower", cmap="Greys", interpolation="nearest")
+        ax.set_ylabel(str(class_names[label]) if label < len(class_names) else str(label), fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.grid(False)
+    axes[-1, 0].set_xlabel("time step", fontsize=7)
+    fig.suptitle(f"{getattr(dataset, 'name', '')} {getattr(dataset, 'split', '')}: spikes per channel (up) and step",
+                 fontsize=9)
     save_figure(fig, path)

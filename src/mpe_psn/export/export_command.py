@@ -58,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError("--dt, --fold-r and --max-pool are NIR options")
             from mpe_psn.export.onnx_export import to_onnx
 
-            side = model_args.get("input_size") or model.input_size
-            example = torch.zeros(model.T, 2, model.in_channels, side, side)  # the graph takes any batch
+            example = torch.zeros(model.T, 2, *model.sample_shape())  # the graph takes any batch
             info = to_onnx(model, args.out, example, exact_lif=args.exact_lif)
             kind = "exact LIF (refined to T - 1)" if args.exact_lif else "expected estimator"
             print(f"wrote {args.out}: ONNX graph of {model_args['name']} / {model_args['neuron']}, {kind}, "

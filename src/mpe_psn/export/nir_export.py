@@ -348,7 +348,7 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, input_shape: "tuple[int, ..
     outputs = builder.module("", model, ["input"])
     if input_shape is None:
         if isinstance(model, SpikingNetwork):
-            input_shape = (model.in_channels, model.input_size, model.input_size)
+            input_shape = model.sample_shape()
         elif isinstance(model, NIRNetwork):
             input_shape = model.input_shape
         else:

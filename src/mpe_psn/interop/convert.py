@@ -189,7 +189,7 @@ def _new_params(new: nn.Module) -> dict[str, Any]:
     neuron = getattr(new, "neuron", new)
     params: dict[str, Any] = {
         "tau": neuron.tau,
-        "threshold": float(neuron.threshold) if neuron.threshold.numel() == 1 else neuron.threshold.detach().flatten().tolist(),
+        "threshold": float(neuron.threshold.detach()) if neuron.threshold.numel() == 1 else neuron.threshold.detach().flatten().tolist(),
         "learn_threshold": isinstance(neuron.threshold, nn.Parameter),
         "surrogate": f"{neuron.surrogate.name}(alpha={neuron.surrogate.alpha:g})",
     }

@@ -3,7 +3,8 @@
 >>> model = build_model("small", neuron="mpe", T=8, num_classes=10, input_size=32)
 >>> logits = model(torch.rand(8, 4, 2, 32, 32))     # [T, B, C, H, W] -> [T, B, classes]
 
-Names: ``"dvsgesture-net"`` (the paper's 7B-Net), ``"vggsnn"``, ``"resnet19"``, ``"small"``.
+Names: ``"dvsgesture-net"`` (the paper's 7B-Net), ``"vggsnn"``, ``"resnet19"``, ``"small"`` (frames
+[T, B, C, H, W]) and ``"mlp"`` (spike channels [T, B, channels]: SHD, the built-in temporal task).
 Neurons: ``"mpe"``, ``"lif"``, ``"psn"``, ``"sj-lif"`` (SpikingJelly, when installed).
 
 What training, evaluation, the analyses and export share about a trained network lives here
@@ -20,7 +21,7 @@ from typing import Any, Callable
 from torch import nn
 
 from mpe_psn.models.neuron_factory import NEURONS, make_neuron, neuron_option_names
-from mpe_psn.models.nets import VGGSNN, DVSGestureNet, ResNet19, SmallNet
+from mpe_psn.models.nets import MLP, VGGSNN, DVSGestureNet, ResNet19, SmallNet
 
 __all__ = ["MODELS", "ModelSpec", "NEURONS", "build_model", "make_neuron", "neuron_option_names", "neuron_layers"]
 
@@ -33,6 +34,10 @@ class ModelSpec:
     input_size: int
     in_channels: int
     description: str
+    #: "frames" ([T, B, C, H, W]) or "temporal" ([T, B, channels])
+    input_kind: str = "frames"
+    #: keyword options of the network itself (``model_options``), besides the neuron
+    options: tuple[str, ...] = ()
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -40,6 +45,8 @@ MODELS: dict[str, ModelSpec] = {
     "vggsnn": ModelSpec(VGGSNN, 48, 2, "VGGSNN for CIFAR10-DVS and N-Caltech101 (2 x 48 x 48)"),
     "resnet19": ModelSpec(ResNet19, 32, 3, "ResNet19 for CIFAR10/100 (3 x 32 x 32, direct encoding)"),
     "small": ModelSpec(SmallNet, 32, 2, "a small conv SNN for the built-in dataset on a CPU"),
+    "mlp": ModelSpec(MLP, 1, 700, "a feed-forward spiking MLP for temporal data (700 channels -> hidden x depth)",
+                     input_kind="temporal", options=("hidden", "depth", "norm", "dropout")),
 }
 
 
@@ -52,17 +59,23 @@ def build_model(
     in_channels: int = 2,
     input_size: int | None = None,
     neuron_options: dict[str, Any] | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> nn.Module:
     """Network ``name`` with ``neuron`` layers for ``T`` steps: [T, B, C, H, W] -> [T, B, classes].
 
     ``input_size`` is the side of the square input frames (``None``: the network's default);
-    ``neuron_options`` go to every neuron's constructor (e.g. ``{"estimator": "expected"}``).
+    ``neuron_options`` go to every neuron's constructor (e.g. ``{"estimator": "expected"}``);
+    ``model_options`` to the network (the mlp's ``hidden``, ``depth``, ``norm``, ``dropout``).
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {list(MODELS)}")
     if neuron not in NEURONS:
         raise ValueError(f"unknown neuron {neuron!r}; choose one of {list(NEURONS)}")
     spec = MODELS[name]
+    extra = dict(model_options or {})
+    unknown = sorted(set(extra) - set(spec.options))
+    if unknown:
+        raise ValueError(f"model {name!r} does not take option(s) {unknown}; it accepts {list(spec.options) or 'none'}")
     options = dict(neuron_options or {})
     make_neuron(neuron, T, options)  # validates the options once, with a clear message
     return spec.cls(
@@ -71,6 +84,7 @@ def build_model(
         num_classes=num_classes,
         in_channels=in_channels,
         input_size=spec.input_size if input_size is None else input_size,
+        **extra,
     )
 
 

@@ -15,7 +15,8 @@ from typing import Iterable, Iterator
 import torch
 from torch import nn
 
-__all__ = ["Batch", "model_input", "time_major_batches", "model_device", "forward", "predict", "eval_mode"]
+__all__ = ["Batch", "model_input", "input_lengths", "time_major_batches", "model_device", "forward", "predict",
+           "eval_mode"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -88,10 +89,24 @@ def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def predict(outputs: torch.Tensor) -> torch.Tensor:
+def input_lengths(x: torch.Tensor) -> torch.Tensor:
+    """True length of each sample of a zero-padded time-major batch ``x [T, B, ...]``: 1 + the
+    last step with any non-zero input (int64 [B]; at least 1, so an empty sample keeps step 0)."""
+    active = x.reshape(x.shape[0], x.shape[1], -1).ne(0).any(-1)  # [T, B]
+    steps = torch.arange(1, x.shape[0] + 1, device=x.device).unsqueeze(1)
+    return (active * steps).amax(0).clamp(min=1)
+
+
+def predict(outputs: torch.Tensor, lengths: "torch.Tensor | None" = None) -> torch.Tensor:
     """Class index per sample from per-step logits [T, B, C]: the argmax of the time-mean
-    (computed in float32, also for bf16/fp16 outputs; docs/design.md, "Losses")."""
-    return outputs.float().mean(0).argmax(-1)
+    (computed in float32, also for bf16/fp16 outputs; docs/design.md, "Losses").
+    ``lengths`` [B]: the mean runs over each sample's first ``lengths[b]`` steps only."""
+    if lengths is None:
+        return outputs.float().mean(0).argmax(-1)
+    from mpe_psn.losses import step_weights
+
+    weights = step_weights(lengths, outputs.shape[0]).to(outputs.device)
+    return (outputs.float() * weights.unsqueeze(-1)).sum(0).argmax(-1)
 
 
 class eval_mode:

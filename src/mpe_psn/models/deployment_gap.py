@@ -5,7 +5,8 @@ of weights, :func:`deployment_gap` measures the accuracy of
 
 * ``expected``: MPE-PSN with the deterministic estimator (how it is evaluated here);
 * ``bernoulli``: MPE-PSN with the sampled estimator, one run per seed (mean and sd);
-* ``refine[k]``: MPE-PSN after k correction passes, k = 1 .. T-1 (k = T-1 is the exact LIF,
+* ``refine[k]``: MPE-PSN after k correction passes, k = 1 .. T-1 (powers of two and T-1 beyond
+  T = 32; k = T-1 is the exact LIF,
   computed in parallel);
 * ``lif``: every MPE-PSN layer replaced by the sequential ``LIF`` with the same tau and
   threshold: what a NIR export runs.
@@ -71,6 +72,14 @@ def _configured(model: nn.Module, estimator: str, refine_steps: int | None = Non
     return model
 
 
+def default_refine_levels(T: int) -> list[int]:
+    """Every k = 1 .. T-1 up to T = 32; beyond, the powers of two below T and T - 1 (a pass of k
+    corrections costs k times a pass without, so all k at T = 1000 would be ~500,000 passes)."""
+    if T <= 32:
+        return list(range(1, T))
+    return sorted({2 ** i for i in range(T.bit_length()) if 2 ** i < T} | {T - 1})
+
+
 def deployment_gap(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
                    seeds: int = 5, refine_levels: Iterable[int] | None = None) -> dict:
     """Accuracy of ``model`` as MPE-PSN (expected, Bernoulli over ``seeds``), each refinement level, and LIF.
@@ -80,7 +89,7 @@ def deployment_gap(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch
         batches: pairs ``(x [T, B, ...], y [B])`` (time-major, e.g. from
             ``mpe_psn.models.batches.time_major_batches``); read once and kept in memory.
         seeds: Bernoulli runs, seeds 0 .. seeds-1 of the global generator.
-        refine_levels: the k to measure (default 1 .. T-1).
+        refine_levels: the k to measure (default :func:`default_refine_levels`: 1 .. T-1 up to T = 32).
 
     Returns ``{"T", "samples", "expected", "bernoulli": {"mean", "sd", "runs"}, "refine": {k: acc},
     "lif", "gap": expected - lif}``.
@@ -96,7 +105,7 @@ def deployment_gap(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch
     T = int(data[0][0].shape[0])
     if any(int(x.shape[0]) != T for x, _ in data):
         raise ValueError("every batch must have the same T (time-major x [T, B, ...])")
-    levels = list(range(1, T)) if refine_levels is None else [int(k) for k in refine_levels]
+    levels = default_refine_levels(T) if refine_levels is None else [int(k) for k in refine_levels]
     if any(k < 0 for k in levels):
         raise ValueError(f"refine_levels must be non-negative, got {levels}")
     expected = _accuracy(_configured(model, "expected"), data)

@@ -15,7 +15,7 @@ from torch import nn
 from mpe_psn.models.base import SpikingNetwork
 from mpe_psn.models.layers import TimeMerged, TimeSharedDropout, conv_bn
 
-__all__ = ["DVSGestureNet", "VGGSNN", "ResNet19", "SmallNet", "BasicBlock", "VotingPool"]
+__all__ = ["DVSGestureNet", "VGGSNN", "ResNet19", "SmallNet", "MLP", "BasicBlock", "VotingPool"]
 
 NeuronFactory = Callable[[], nn.Module]
 
@@ -171,3 +171,42 @@ class SmallNet(SpikingNetwork):
             TimeMerged(nn.Linear(hidden, num_classes)),
         ]
         self.body = nn.Sequential(*layers)
+
+
+class MLP(SpikingNetwork):
+    """A feed-forward spiking MLP for temporal spike data [T, B, channels] (SHD, the built-in task)::
+
+        depth x [Linear(hidden, no bias) - BN - neuron (- Dropout)], Linear(classes)
+
+    ``depth`` neuron layers. Feed-forward on purpose: a recurrent connection (the input of
+    step t depending on the spikes of step t - 1) would make every neuron sequential again,
+    and no parallel neuron could compute its T steps at once. ``norm=False`` drops the batch
+    norm (``Linear`` with bias). ``input_size`` has no meaning here and must stay 1.
+    """
+
+    step_dims = 1
+
+    def __init__(self, neuron: NeuronFactory, T: int, num_classes: int, in_channels: int = 700, input_size: int = 1,
+                 hidden: int = 256, depth: int = 2, norm: bool = True, dropout: float = 0.0) -> None:
+        super().__init__(T, num_classes, in_channels, input_size)
+        if input_size != 1:
+            raise ValueError(f"the mlp takes spike channels [T, B, channels]; input_size does not apply (got {input_size})")
+        for name, value in (("hidden", hidden), ("depth", depth)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"mlp option {name} must be a positive int, got {value!r}")
+        if not isinstance(norm, bool):
+            raise ValueError(f"mlp option norm must be true or false, got {norm!r}")
+        self.hidden, self.depth, self.norm = hidden, depth, norm
+        layers: list[nn.Module] = []
+        width = in_channels
+        for _ in range(depth):
+            linear = nn.Linear(width, hidden, bias=not norm)
+            layers += [TimeMerged(linear, nn.BatchNorm1d(hidden)) if norm else TimeMerged(linear), neuron()]
+            if dropout:
+                layers.append(TimeSharedDropout(dropout))
+            width = hidden
+        layers.append(TimeMerged(nn.Linear(width, num_classes)))
+        self.body = nn.Sequential(*layers)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, hidden={self.hidden}, depth={self.depth}, norm={self.norm}"

@@ -1,7 +1,8 @@
 """Make a spiking neuron layer by name, so that every network can swap its neuron.
 
 Names: ``"mpe"`` (MPE-PSN), ``"lif"`` (exact sequential LIF), ``"psn"`` (Fang et al.'s PSN),
-``"sj-lif"`` (SpikingJelly's fused multi-step LIF with the same dynamics, when installed).
+``"sj-lif"`` (SpikingJelly's fused multi-step LIF with the same dynamics, when installed),
+``"snntorch"`` (snnTorch's ``Leaky`` in a step loop, the same LIF, when installed).
 Every neuron takes and returns time-major [T, B, ...].
 """
 
@@ -15,7 +16,7 @@ from torch import nn
 
 from mpe_psn.neurons import LIF, MPEPSN, PSN
 
-__all__ = ["NEURONS", "make_neuron", "neuron_option_names", "SpikingJellyLIF"]
+__all__ = ["NEURONS", "make_neuron", "neuron_option_names", "SpikingJellyLIF", "SnnTorchLeaky"]
 
 
 class SpikingJellyLIF(nn.Module):
@@ -56,6 +57,38 @@ class SpikingJellyLIF(nn.Module):
         return f"tau={self.tau}, T={self.T}"
 
 
+class SnnTorchLeaky(nn.Module):
+    """snnTorch's ``Leaky`` over [T, ...] in a step loop: ``H = beta V + x`` with ``beta = tau``,
+    hard reset to 0 (``reset_mechanism="zero"``): this project's LIF. State starts at 0 each call."""
+
+    def __init__(self, tau: float = 0.25, threshold: float = 1.0, T: int | None = None) -> None:
+        super().__init__()
+        try:
+            import snntorch
+        except ImportError as error:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "neuron 'snntorch' needs snnTorch, which is not installed; install it with "
+                "`pip install 'mpe-psn[rivals]'` (or `pip install snntorch`), or choose --neuron mpe, lif or psn"
+            ) from error
+        if not 0.0 <= tau <= 1.0:
+            raise ValueError(f"snntorch needs a decay tau in [0, 1], got {tau}")
+        self.T, self.tau = T, tau
+        self.leaky = snntorch.Leaky(beta=tau, threshold=float(threshold), reset_mechanism="zero")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.T is not None and x.shape[0] != self.T:
+            raise ValueError(f"snntorch was built for T = {self.T} time steps but got T = {x.shape[0]}")
+        mem = self.leaky.reset_mem()
+        out = []
+        for x_t in x:
+            spk, mem = self.leaky(x_t, mem)
+            out.append(spk)
+        return torch.stack(out)
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau}, T={self.T}"
+
+
 def _make_mpe(T: int, **options: Any) -> nn.Module:
     return MPEPSN(T=T, **options)
 
@@ -78,6 +111,7 @@ NEURONS: dict[str, tuple[Callable[..., nn.Module], type]] = {
     "lif": (_make_lif, LIF),
     "psn": (_make_psn, PSN),
     "sj-lif": (_make_sj_lif, SpikingJellyLIF),
+    "snntorch": (lambda T, **options: SnnTorchLeaky(T=T, **options), SnnTorchLeaky),
 }
 
 

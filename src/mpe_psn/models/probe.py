@@ -35,8 +35,11 @@ def _is_spikingjelly_node(module: nn.Module) -> bool:
 
 
 def is_spiking(module: nn.Module) -> bool:
-    """True for MPE-PSN, LIF, PSN and SpikingJelly neurons."""
-    return isinstance(module, (SpikingNeuron, PSN)) or _is_spikingjelly_node(module)
+    """True for MPE-PSN, LIF, PSN, SpikingJelly neurons and the snnTorch neuron of the factory
+    (the wrapper around ``snntorch.Leaky``, which sees the whole sequence)."""
+    from mpe_psn.models.neuron_factory import SnnTorchLeaky
+
+    return isinstance(module, (SpikingNeuron, PSN, SnnTorchLeaky)) or _is_spikingjelly_node(module)
 
 
 def neuron_kind(module: nn.Module) -> str:
@@ -48,6 +51,8 @@ def neuron_kind(module: nn.Module) -> str:
         return "lif"
     if isinstance(module, PSN):
         return "psn"
+    if type(module).__name__ == "SnnTorchLeaky":
+        return "snntorch"
     name = type(module).__name__.lower()
     return "sj-" + (name[: -len("node")] if name.endswith("node") and name != "node" else name)
 

@@ -18,7 +18,7 @@ from mpe_psn.errors import UsageError
 __all__ = ["ConfigError", "TrainConfig", "MODEL_KEYS"]
 
 #: Keys that define the network a checkpoint holds: they must match to load or resume it.
-MODEL_KEYS = ("model", "neuron", "T", "input_size", "dataset")
+MODEL_KEYS = ("model", "neuron", "T", "input_size", "dataset", "model_options")
 
 
 class ConfigError(UsageError):
@@ -41,6 +41,7 @@ class TrainConfig:
     neuron: str = "mpe"
     T: int | None = None  # None: the dataset's default
     input_size: int | None = None  # None: the dataset's frame size
+    model_options: dict = field(default_factory=dict)  # the network's own options (mlp: hidden, depth, norm, dropout)
     # neuron
     tau: float = 0.25
     surrogate: str = "triangular"
@@ -68,6 +69,7 @@ class TrainConfig:
     mem_loss_off_epoch: int | None = None  # L_mem is used in epochs [0, this); None = always
     tet_lamb: float = 1e-3
     tet_phi: float = 1.0
+    mask_padding: bool = False  # loss and prediction over each sample's true length (zero-padded temporal data)
     # closing the deployment gap (training/finetune.py): the last finetune_epochs epochs as the exact LIF
     finetune_as: str | None = None  # None | "lif"
     finetune_epochs: int = 0
@@ -155,6 +157,13 @@ class TrainConfig:
         check("neuron", one_of(*NEURONS), f"one of {list(NEURONS)}")
         check("T", lambda v: v is None or (is_int(v) and v >= 1), "a positive int or null")
         check("input_size", lambda v: v is None or (is_int(v) and v >= 1), "a positive int or null")
+        check("model_options", lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a JSON object of options")
+        if self.model is not None and self.model_options:
+            accepted = MODELS[self.model].options
+            unknown = sorted(set(self.model_options) - set(accepted))
+            if unknown:
+                raise ConfigError(f"{source}: config key 'model_options': model {self.model!r} does not take {unknown}; "
+                                  f"it accepts {list(accepted) or 'none'}")
         check("tau", lambda v: is_num(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
         check("surrogate", one_of(*SURROGATES), f"one of {list(SURROGATES)}")
         check("estimator", one_of(*ESTIMATORS), f"one of {list(ESTIMATORS)}")
@@ -176,6 +185,7 @@ class TrainConfig:
         check("mem_loss_off_epoch", lambda v: v is None or (is_int(v) and v >= 0), "an int >= 0 or null")
         check("tet_lamb", lambda v: is_num(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
         check("tet_phi", is_num, "a number")
+        check("mask_padding", lambda v: isinstance(v, bool), "true or false")
         from mpe_psn.training.finetune import finetune_error
 
         bad = finetune_error(self.finetune_as, self.finetune_epochs, self.epochs, self.neuron)

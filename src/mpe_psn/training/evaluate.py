@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from mpe_psn.losses import tet_loss
-from mpe_psn.models.batches import model_input, predict
+from mpe_psn.models.batches import input_lengths, model_input, predict
 from mpe_psn.training.distributed import all_reduce_sum
 
 __all__ = ["EvalResult", "evaluate", "set_eval_estimator"]
@@ -72,6 +72,7 @@ def evaluate(
     amp_dtype: torch.dtype | None = None,
     progress=None,
     seed: int | None = None,
+    mask_padding: bool = False,
 ) -> EvalResult:
     """Run ``model`` in eval mode over batches (x [B, T, ...], y [B]) and count.
 
@@ -79,12 +80,14 @@ def evaluate(
     ``seed``: run on torch's generators seeded with it, and leave the caller's random state as
     it was (the Bernoulli estimator draws samples: the same seed gives the same accuracy, and
     evaluating does not change the training that follows). ``None``: the current state.
+    ``mask_padding``: loss and prediction of each sample over its true length only
+    (:func:`mpe_psn.models.batches.input_lengths`; zero-padded temporal data).
     """
     if seed is not None:
         devices = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            return evaluate(model, batches, num_classes, device, amp_dtype, progress, None)
+            return evaluate(model, batches, num_classes, device, amp_dtype, progress, None, mask_padding)
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -101,8 +104,9 @@ def evaluate(
                 raise ValueError(f"the network outputs {outputs.shape[-1]} classes but the dataset has {num_classes}")
             if int(y.min()) < 0 or int(y.max()) >= num_classes:
                 raise ValueError(f"labels must lie in [0, {num_classes}), got range [{int(y.min())}, {int(y.max())}]")
-            loss_sum += tet_loss(outputs.float(), y).double() * y.shape[0]
-            confusion += torch.bincount(y * num_classes + predict(outputs), minlength=num_classes * num_classes)
+            lengths = input_lengths(x) if mask_padding else None
+            loss_sum += tet_loss(outputs.float(), y, lengths=lengths).double() * y.shape[0]
+            confusion += torch.bincount(y * num_classes + predict(outputs, lengths), minlength=num_classes * num_classes)
             if progress is not None:
                 progress(y.shape[0])
     finally:

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from mpe_psn.losses import total_loss
-from mpe_psn.models.batches import model_input, predict
+from mpe_psn.models.batches import input_lengths, model_input, predict
 from mpe_psn.models.fidelity import fidelity_summary
 from mpe_psn.training.checkpoint import (
     CheckpointError,
@@ -60,6 +60,9 @@ DEFAULT_MODELS = {
     "n-caltech101": "vggsnn",
     "cifar10": "resnet19",
     "cifar100": "resnet19",
+    "temporal": "mlp",
+    "shd": "mlp",
+    "ssc": "mlp",
 }
 
 
@@ -131,6 +134,19 @@ def resolve_for_dataset(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any
     except (KeyError, ValueError) as error:
         raise ConfigError(f"config key 'dataset': {error}") from error
     model = config.model or DEFAULT_MODELS.get(config.dataset, "small")
+    from mpe_psn.models import MODELS
+
+    data_kind = "temporal" if info.kind == "temporal" else "frames"
+    if MODELS[model].input_kind != data_kind:
+        layouts = {"temporal": "spike channels [T, channels]", "frames": "frames [T, C, H, W]"}
+        fits = [name for name, spec in MODELS.items() if spec.input_kind == data_kind]
+        raise ConfigError(
+            f"config key 'model': {model!r} takes {layouts[MODELS[model].input_kind]} but dataset {config.dataset!r} "
+            f"gives {layouts[data_kind]}; choose one of {fits}"
+        )
+    if data_kind == "temporal" and config.input_size not in (None, 1):
+        raise ConfigError(f"config key 'input_size': dataset {config.dataset!r} has no frame size (spike channels); "
+                          f"drop --input-size")
     config = config.replace(
         T=config.T or info.default_T,
         input_size=config.input_size or info.height,
@@ -145,13 +161,15 @@ def resolve_for_dataset(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any
         "input_size": config.input_size,
         "neuron_options": config.neuron_options(),
     }
+    if config.model_options:
+        model_args["model_options"] = dict(config.model_options)
     return config, model_args, info
 
 
 def _check_resume_fits(config: TrainConfig, model_args: dict[str, Any], content: dict[str, Any], source: str) -> None:
     saved = content["config"]
     for key in MODEL_KEYS:
-        if saved.get(key) != getattr(config, key):
+        if saved.get(key, {} if key == "model_options" else None) != getattr(config, key):
             raise CheckpointError(
                 f"{source} was trained with {key} = {saved.get(key)!r} but this run asks for {key} = {getattr(config, key)!r}; "
                 f"drop that option to continue the checkpoint, or start a new run without --resume"
@@ -428,16 +446,17 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
         target: torch.Tensor = y
         if config.mixup > 0:
             x, target = mixup_batch(x, y, run.num_classes, config.mixup, config.mixup_prob)
+        lengths = input_lengths(x) if config.mask_padding else None
         with autocast():
             outputs = model(x)
-        losses = total_loss(outputs, target, model, lambda_mem, config.tet_lamb, config.tet_phi)
+        losses = total_loss(outputs, target, model, lambda_mem, config.tet_lamb, config.tet_phi, lengths)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(losses.total).backward()
         scaler.step(optimizer)
         scaler.update()
         n = y.shape[0]
         with torch.no_grad():
-            correct = (predict(outputs) == y).sum()
+            correct = (predict(outputs, lengths) == y).sum()
             sums += torch.stack([losses.total.detach().double() * n, losses.tet.detach().double() * n,
                                  losses.mem.detach().double() * n, correct.double(), torch.tensor(float(n), device=device, dtype=torch.float64)])
         if step % every == 0 or step == len(loader) - 1:
@@ -480,7 +499,8 @@ def _test_epoch(run: _Run) -> tuple[EvalResult, Any, float]:
     t0 = time.perf_counter()
     test_loader = build_loader(run.test_set, batch_size=run.local_batch, shuffle=False, num_workers=run.config.num_workers,
                                device=str(run.ctx.device), seed=run.config.seed)
-    test = evaluate(run.net, test_loader, run.num_classes, run.ctx.device, run.dtype, seed=EVAL_SEED)
+    test = evaluate(run.net, test_loader, run.num_classes, run.ctx.device, run.dtype, seed=EVAL_SEED,
+                    mask_padding=run.config.mask_padding)
     return test, test_loader, time.perf_counter() - t0
 
 
@@ -493,7 +513,23 @@ def _epoch_row(run: _Run, epoch: int, train_stats: dict[str, float], test: EvalR
         "finetune": run.config.finetune_as if _finetuned(run.config, epoch) else None,
         "test_loss": test.loss, "test_acc": test.accuracy, "test_samples": test.total,
         "best_acc": run.best_acc, "lr": run.optimizer.param_groups[0]["lr"], "eval_seconds": eval_seconds,
+        "peak_memory_bytes": _peak_memory(run.ctx.device),
     }
+
+
+def _peak_memory(device: torch.device) -> int:
+    """CUDA: the peak of tensor memory allocated so far (torch.cuda.max_memory_allocated). CPU: the
+    process's peak resident memory (ru_maxrss: everything, Python, data and the dataset included)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    import sys
+
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB on Linux
 
 
 def _epoch_fidelity(run: _Run, test_loader) -> dict | None:

@@ -68,8 +68,14 @@ def load_preset(name_or_path: "str | os.PathLike[str]") -> dict[str, Any]:
     return data
 
 
+#: option dicts that flags merge into the preset's instead of replacing them
+MERGED_KEYS = ("dataset_options", "model_options")
+
+
 def resolve_config(preset: "str | os.PathLike[str] | None" = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults < preset < overrides. Without a preset, the dataset's built-in preset applies if any."""
+    """Defaults < preset < overrides. Without a preset, the dataset's built-in preset applies if any.
+    The option dicts (:data:`MERGED_KEYS`) merge key by key: ``--model-option hidden=128`` keeps
+    the preset's depth."""
     overrides = dict(overrides or {})
     unknown = [key for key in overrides if key not in TrainConfig.keys()]
     if unknown:
@@ -78,5 +84,8 @@ def resolve_config(preset: "str | os.PathLike[str] | None" = None, overrides: di
         dataset = overrides.get("dataset", TrainConfig.dataset)
         preset = dataset if isinstance(dataset, str) and (PRESET_DIR / f"{dataset}.json").is_file() else None
     values = load_preset(preset) if preset is not None else {}
+    for key in MERGED_KEYS:  # a flag adds to (or changes one of) the preset's options, it does not drop the rest
+        if isinstance(values.get(key), dict) and isinstance(overrides.get(key), dict):
+            overrides[key] = {**values[key], **overrides[key]}
     values.update(overrides)
     return TrainConfig.from_dict(values, source=f"preset {preset} + command line" if preset is not None else "command line")

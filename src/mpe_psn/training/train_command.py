@@ -45,9 +45,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--model", type=A.choice_of(A.model_names, "model"), default=S,
                    help=f"{', '.join(A.model_names())} (default: the dataset's)")
     g.add_argument("--neuron", type=A.choice_of(A.neuron_names, "neuron"), default=S,
-                   help="mpe (MPE-PSN), lif (exact sequential), psn, sj-lif (SpikingJelly)")
+                   help="mpe (MPE-PSN), lif (exact sequential), psn, sj-lif (SpikingJelly), snntorch (snnTorch's Leaky)")
     g.add_argument("-T", dest="T", type=A.positive_int, default=S, help="time steps (default: the dataset's)")
     g.add_argument("--input-size", dest="input_size", type=A.positive_int, default=S, help="frame side in pixels")
+    g.add_argument("--model-option", dest="model_option_pairs", action="append", type=A.key_value, default=[],
+                   metavar="KEY=VALUE", help="network option, e.g. hidden=512 or depth=3 for the mlp (repeatable)")
+    g.add_argument("--mask-padding", dest="mask_padding", action=argparse.BooleanOptionalAction, default=S,
+                   help="loss and prediction over each sample's true length (zero-padded temporal data such as SHD)")
     o = parser.add_argument_group("optimisation")
     o.add_argument("--epochs", type=A.positive_int, default=S)
     o.add_argument("--batch-size", dest="batch_size", type=A.positive_int, default=S, help="global batch (split over processes)")
@@ -104,6 +108,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         values[key] = value
     if getattr(args, "data_options", None):
         values["dataset_options"] = {**values.get("dataset_options", {}), **dict(args.data_options)}
+    if getattr(args, "model_option_pairs", None):
+        values["model_options"] = {**values.get("model_options", {}), **dict(args.model_option_pairs)}
     return values
 
 

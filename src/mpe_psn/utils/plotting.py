@@ -16,6 +16,7 @@ NEURON_COLORS: dict[str, str] = {
     "lif": "#1f77b4",
     "loop-lif": "#1f77b4",
     "sj-lif": "#17becf",
+    "snntorch": "#9467bd",
     "psn": "#2ca02c",
     "sj-psn": "#98df8a",
     "copy": "#7f7f7f",
