@@ -157,6 +157,7 @@ CASES: list[tuple[list[str], str]] = [
     (["analyze", "refine", FOLDER, "--repeats", "0", "--out", OUT], "--repeats"),
     (["analyze", "deploy", FOLDER, "--seeds", "0", "--out", OUT], "--seeds"),
     (["analyze", "spike-rates", JUNK, "--out", OUT], "is not an mpe-psn checkpoint"),
+    (["analyze", "neurobench", JUNK, "--out", OUT], "is not an mpe-psn checkpoint"),
     (["analyze", "deploy", TEXT, "--out", OUT], "is not an mpe-psn checkpoint"),
     # ---- demo
     (["demo", "-T", "0"], "-T"),
