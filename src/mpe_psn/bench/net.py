@@ -21,9 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mpe_psn.bench.rivals import TAU, spikingjelly_available
+from mpe_psn.bench.rivals import spikingjelly_available
 from mpe_psn.bench.timing import median_ms, peak_memory_bytes, run_meta
-from mpe_psn.models.neuron_factory import SnnTorchLeaky
 
 NET_NEURONS = ("mpe", "mpe-reference", "lif", "psn", "sj-lif", "snntorch", "relu")
 PRECISIONS = ("fp32", "amp")
@@ -40,29 +39,25 @@ def snntorch_available() -> bool:
     return True
 
 
+def _native(neuron: str) -> tuple[str, "dict | None"]:
+    """The factory neuron a bench neuron is built with, and its options (``relu`` is built with
+    the LIF, whose layers are then swapped for ReLU)."""
+    if neuron == "mpe-reference":
+        return "mpe", {"backend": "reference"}
+    return ("lif" if neuron == "relu" else neuron), None
+
+
 def shd_mlp(neuron: str, T: int) -> nn.Module:
     """700 -> 256 -> 256 -> 20: the registered ``mlp`` without batch norm; [T, B, 700] -> [T, B, 20]."""
     from mpe_psn.models import build_model
 
-    options = {"backend": "reference"} if neuron == "mpe-reference" else None
-    native = "mpe" if neuron == "mpe-reference" else neuron if neuron != "relu" else "lif"
+    native, options = _native(neuron)
     return build_model("mlp", neuron=native, T=T, num_classes=SHD_CLASSES, in_channels=SHD_CHANNELS,
                        neuron_options=options, model_options={"hidden": SHD_HIDDEN, "depth": 2, "norm": False})
 
 
-def _neuron_factory(neuron: str, T: int):
-    from mpe_psn.models import make_neuron
-
-    if neuron == "relu":
-        return nn.ReLU
-    if neuron == "snntorch":
-        return lambda: SnnTorchLeaky(tau=TAU)
-    options = {"backend": "reference"} if neuron == "mpe-reference" else None
-    return lambda: make_neuron("mpe" if neuron == "mpe-reference" else neuron, T, options)
-
-
 def _swap_neurons(net: nn.Module, factory) -> nn.Module:
-    """Replace every neuron layer of ``net`` by ``factory()`` (ReLU, snnTorch) in place."""
+    """Replace every neuron layer of ``net`` by ``factory()`` (ReLU) in place."""
     from mpe_psn.models import neuron_layers
 
     targets = {id(m) for m in neuron_layers(net)}
@@ -75,23 +70,20 @@ def _swap_neurons(net: nn.Module, factory) -> nn.Module:
 
 def build_bench_net(model: str, neuron: str, T: int, num_classes: int, input_size: int | None):
     """``(net, input shape after [T, B])`` for ``model`` with ``neuron`` layers."""
-    factory = _neuron_factory(neuron, T)
     if model == SHD_MLP:
-        net = shd_mlp(neuron, T)
-        if neuron == "relu":
-            _swap_neurons(net, factory)
-        return net, (SHD_CHANNELS,)
-    from mpe_psn.models import MODELS, build_model
+        net, shape = shd_mlp(neuron, T), (SHD_CHANNELS,)
+    else:
+        from mpe_psn.models import MODELS, build_model
 
-    spec = MODELS[model]
-    size = spec.input_size if input_size is None else input_size
-    native = neuron if neuron in ("mpe", "lif", "psn", "sj-lif", "snntorch") else "lif"
-    options = {"backend": "reference"} if neuron == "mpe-reference" else None
-    net = build_model(model, neuron="mpe" if neuron == "mpe-reference" else native, T=T, num_classes=num_classes,
-                      in_channels=spec.in_channels, input_size=size, neuron_options=options)
+        spec = MODELS[model]
+        size = spec.input_size if input_size is None else input_size
+        native, options = _native(neuron)
+        net = build_model(model, neuron=native, T=T, num_classes=num_classes, in_channels=spec.in_channels,
+                          input_size=size, neuron_options=options)
+        shape = (spec.in_channels, size, size)
     if neuron == "relu":
-        _swap_neurons(net, factory)
-    return net, (spec.in_channels, size, size)
+        _swap_neurons(net, nn.ReLU)
+    return net, shape
 
 
 def resolve_neurons(neurons: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:

@@ -28,7 +28,7 @@ from mpe_psn.data.cache import cache_path, load_entry, save_entry
 from mpe_psn.data.readers import hdf5_spikes
 from mpe_psn.data.readers.errors import RecordingError
 from mpe_psn.data.sources import DatasetNotFoundError, check_options, require_root
-from mpe_psn.data.temporal import TEMPORAL_OPTIONS, TemporalSpikes, resolve_bins
+from mpe_psn.data.temporal import TEMPORAL_OPTIONS, TemporalSpikes, bin_width, resolve_bins
 
 __all__ = ["SHD_CLASSES", "SSC_CLASSES", "OPTIONS", "validate_options", "build", "split_file", "load_split"]
 
@@ -168,11 +168,7 @@ def build(info, split: str, *, root, T: int, size: tuple[int, int], augment: boo
     holdout = options.get("holdout", "test")
     if holdout == "valid" and info.name != "ssc":
         raise ValueError(f"dataset {info.name!r} has no validation file; holdout='valid' is for 'ssc'")
-    dt, duration = options.get("dt"), options.get("duration")
-    if dt is not None and duration is not None and not np.isclose(T * dt, duration, rtol=1e-9, atol=0):
-        raise ValueError(f"dataset {info.name!r}: give dt or duration, not both (T * dt = {T * dt:g} s but "
-                         f"duration = {duration:g} s)")
-    width = resolve_bins(T, dt, duration if duration is not None else _DEFAULT_DURATION)
+    width = bin_width(info.name, T, options.get("dt"), options.get("duration"), _DEFAULT_DURATION)
     path = split_file(info, root, split, holdout)
     spikes = load_split(info, path, cache_dir=cache_dir, skip_bad=skip_bad, progress=progress)
     dataset = TemporalSpikes(info.name, info.class_names, spikes.times, spikes.units, spikes.offsets, spikes.labels,

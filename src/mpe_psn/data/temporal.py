@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["bin_spikes", "true_length", "TemporalSpikes", "resolve_bins", "TEMPORAL_OPTIONS"]
+__all__ = ["bin_spikes", "true_length", "TemporalSpikes", "resolve_bins", "bin_width", "TEMPORAL_OPTIONS"]
 
 #: Options every temporal dataset takes (besides its own).
 TEMPORAL_OPTIONS = ("dt", "duration", "shuffle_time", "shuffle_seed")
@@ -39,6 +39,15 @@ def resolve_bins(T: int, dt: "float | None", duration: float) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(dt) if dt is not None else float(duration) / T
+
+
+def bin_width(name: str, T: int, dt: "float | None", duration: "float | None", default_duration: float) -> float:
+    """The bin width of dataset ``name`` at ``T`` steps: ``dt``, or ``duration`` (else
+    ``default_duration``) / T; ``dt`` with a ``duration`` other than ``T * dt`` is an error."""
+    if dt is not None and duration is not None and not np.isclose(T * dt, duration, rtol=1e-9, atol=0):
+        raise ValueError(f"dataset {name!r}: give dt or duration, not both (T * dt = {T * dt:g} s but "
+                         f"duration = {duration:g} s)")
+    return resolve_bins(T, dt, duration if duration is not None else default_duration)
 
 
 def bin_spikes(times: np.ndarray, units: np.ndarray, T: int, dt: float, channels: int) -> np.ndarray:

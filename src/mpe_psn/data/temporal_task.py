@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mpe_psn.data.synthetic import code_digest
-from mpe_psn.data.temporal import TEMPORAL_OPTIONS, TemporalSpikes, resolve_bins
+from mpe_psn.data.temporal import TEMPORAL_OPTIONS, TemporalSpikes, bin_width, resolve_bins
 from mpe_psn.data.temporal_generator import NUM_CLASSES, PATTERN_SECONDS, SPLITS, TemporalConfig, generate_split
 
 __all__ = ["TEMPORAL_CLASSES", "OPTIONS", "GENERATOR_VERSION", "validate_options", "cache_params", "build",
@@ -124,11 +124,7 @@ def build(info, split: str, *, root, T: int, size: tuple[int, int], augment: boo
         raise ValueError("dataset 'temporal' has no augmentation (augment=True)")
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    dt, duration = binning.get("dt"), binning.get("duration")
-    if dt is not None and duration is not None and not np.isclose(T * dt, duration, rtol=1e-9, atol=0):
-        raise ValueError(f"dataset 'temporal': give dt or duration, not both (T * dt = {T * dt:g} s but "
-                         f"duration = {duration:g} s)")
-    dt = resolve_bins(T, dt, duration if duration is not None else PATTERN_SECONDS)
+    dt = bin_width(info.name, T, binning.get("dt"), binning.get("duration"), PATTERN_SECONDS)
     arrays, path, seconds = _load_or_generate(config, split, cache_dir, progress)
     times = np.asarray(arrays["times"], dtype=np.float32)
     n, channels = times.shape
