@@ -28,3 +28,37 @@ def real_samples() -> Path:
     if REAL_SAMPLES is None or not REAL_SAMPLES.is_dir():
         pytest.skip(f"real recordings not found (MPE_PSN_REAL_SAMPLES={REAL_SAMPLES}); set it to a folder holding them")
     return REAL_SAMPLES
+
+
+#: The quick tier, ``python -m pytest -q -m quick``: the core of every room in under 3 minutes
+#: on 2 cores (neuron math, kernels against the reference, a short training run, readers on fake
+#: files, the export round trip). Node-id prefixes; a test marked ``slow`` never joins. The one
+#: place to add a test to the tier.
+QUICK = (
+    "tests/functional/",
+    "tests/test_neurons.py",
+    "tests/test_losses.py",
+    "tests/test_streaming.py",
+    "tests/ops/test_fused_layer.py",
+    "tests/ops/test_dispatch.py",
+    "tests/ops/test_sampling.py",
+    "tests/ops/test_op_counts.py",
+    "tests/ops/test_lif",
+    "tests/training/test_learning.py::test_a_short_run_learns",
+    "tests/training/test_config.py",
+    "tests/data/test_readers.py",
+    "tests/data/test_frames.py",
+    "tests/data/test_shd.py::test_frames_equal_independent_binning",
+    "tests/data/test_shd.py::test_bad_file_names_file_and_key",
+    "tests/data/test_shd.py::test_lying_sequence_length_is_an_error",
+    "tests/models/test_models.py",
+    "tests/export/test_nir.py",
+    "tests/test_docs_numbers.py",
+    "tests/test_architecture.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(QUICK) and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.quick)
