@@ -95,7 +95,7 @@ def sub_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 def command_pages() -> dict[str, str]:
     """``{command: markdown}`` for every command of ``mpe-psn``, from its parser."""
-    from mpe_psn import cli
+    from mpe_psn.commands import cli
 
     pages = {}
     for name, parser in sub_parsers(cli.build_parser()).items():

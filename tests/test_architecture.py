@@ -2,7 +2,9 @@
 
 Every module under src/mpe_psn is parsed (``ast``, so imports inside functions count too, and
 nothing is imported to find out); each ``mpe_psn`` import is checked against the table of
-allowed rooms below, which is the drawing of docs/architecture.md written as data.
+allowed rooms below, which is the drawing of docs/architecture.md written as data. No two
+files import each other, even through others, and the command line (``commands/``) imports only
+the public names of the rooms below it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ ALLOWED: dict[str, set[str]] = {
     "bench": BASE | MATH | {"models", "data"},
     "export": BASE | MATH | {"models", "data"},
     "interop": BASE | MATH | {"models", "data"},
-    "face": BASE | MATH | {"models", "data", "training", "analysis", "bench", "export", "interop", "face"},
+    "commands": BASE | MATH | {"models", "data", "training", "analysis", "bench", "export", "interop", "face"},
+    "face": BASE | MATH | {"models", "data", "training", "analysis", "bench", "export", "interop", "commands"},
 }
 
 #: (importing module, imported module) pairs allowed for now, each with the reason.
@@ -48,11 +51,10 @@ def module_name(path: Path) -> str:
 
 
 def room(module: str) -> str:
-    """The room of a module: ``face`` for the command line and the package's front door."""
-    parts = module.split(".")
-    if module in ("mpe_psn", "mpe_psn.cli", "mpe_psn.__main__", "mpe_psn.utils.cli_args") or parts[-1].endswith("_command"):
+    """The room of a module: ``face`` for the package's front door and ``python -m mpe_psn``."""
+    if module in ("mpe_psn", "mpe_psn.__main__"):
         return "face"
-    return parts[1]
+    return module.split(".")[1]
 
 
 def imported_modules(source: str, module: str, is_package: bool) -> list[tuple[int, str]]:
@@ -77,11 +79,9 @@ def imported_modules(source: str, module: str, is_package: bool) -> list[tuple[i
 
 def wrong_way(importer: str, imported: str) -> str | None:
     """Why ``importer`` must not import ``imported`` (None when it may)."""
-    if importer == "mpe_psn.__main__" and imported == "mpe_psn.cli":
-        return None  # ``python -m mpe_psn`` is the command line itself
-    if imported == "mpe_psn.cli" or imported.rpartition(".")[2].endswith("_command"):
-        return "nothing imports the command line (cli.py loads the commands by name)"
     source, target = room(importer), room(imported)
+    if target == "commands" and source != "commands" and importer != "mpe_psn.__main__":  # python -m mpe_psn
+        return "nothing imports the command line (commands/cli.py loads the commands by name)"
     if source == target:
         return None
     if target not in ALLOWED[source]:
@@ -89,8 +89,12 @@ def wrong_way(importer: str, imported: str) -> str | None:
     return None
 
 
+def package_files() -> list[tuple[Path, str]]:
+    return [(p, p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))]
+
+
 def violations(files: "list[tuple[Path, str]] | None" = None) -> list[str]:
-    files = files if files is not None else [(p, p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))]
+    files = files if files is not None else package_files()
     found = []
     for path, source in files:
         importer = module_name(path)
@@ -99,6 +103,86 @@ def violations(files: "list[tuple[Path, str]] | None" = None) -> list[str]:
             if reason and (importer, imported) not in KNOWN_EXCEPTIONS:
                 found.append(f"{path.relative_to(SRC)}:{line}: {importer} imports {imported}: {reason}")
     return found
+
+
+def circles(files: "list[tuple[Path, str]] | None" = None) -> list[list[str]]:
+    """Groups of modules that import each other, directly or through others (Tarjan's strongly
+    connected components of the import graph; any import counts, inside a function too)."""
+    files = files if files is not None else package_files()
+    graph = {module_name(p): set() for p, _ in files}
+    for path, source in files:
+        importer = module_name(path)
+        graph[importer] |= {m for _, m in imported_modules(source, importer, path.name == "__init__.py")
+                            if m in graph and m != importer}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def private_imports(files: "list[tuple[Path, str]] | None" = None) -> list[str]:
+    """Imports by ``commands/`` of a private name (``_rows``) or module of another room."""
+    files = files if files is not None else package_files()
+    found = []
+    for path, source in files:
+        importer = module_name(path)
+        if room(importer) != "commands":
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mpe_psn.") and node.level == 0:
+                names = [node.module.split("."), *([alias.name] for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name.split(".") for alias in node.names if alias.name.startswith("mpe_psn.")]
+            else:
+                continue
+            if not names or room(".".join(names[0])) == "commands":
+                continue
+            private = [part for parts in names for part in parts if part.startswith("_") and not part.endswith("__")]
+            if private:
+                found.append(f"{path.relative_to(SRC)}:{node.lineno}: {importer} imports private {private}")
+    return found
+
+
+def test_no_module_imports_itself_through_others():
+    found = circles()
+    assert not found, "modules that import each other (move what both need below them):\n" + "\n".join(map(str, found))
+
+
+def test_the_commands_import_only_public_names():
+    found = private_imports()
+    assert not found, "the command line reaches into a room's private parts:\n" + "\n".join(found)
+
+
+def test_the_checks_find_a_circle_and_a_private_import():
+    pair = [(SRC / "mpe_psn/analysis/tables.py", "def t():\n    from mpe_psn.analysis.registry import get_analysis\n"),
+            (SRC / "mpe_psn/analysis/registry.py", "from mpe_psn.analysis import tables\n")]
+    assert circles(pair) == [["mpe_psn.analysis.registry", "mpe_psn.analysis.tables"]]
+    assert private_imports([(SRC / "mpe_psn/commands/analyze.py", "from mpe_psn.analysis.tables import _rows\n")])
+    assert private_imports([(SRC / "mpe_psn/commands/train.py", "from mpe_psn.training.config import TrainConfig\n")]) == []
 
 
 def test_every_import_points_down():
@@ -136,8 +220,11 @@ def test_known_exceptions_are_still_needed():
         ("mpe_psn/data/synthetic.py", "from ..models import build_model\n", "not models"),
         # ``from mpe_psn import x`` resolves to the submodule x
         ("mpe_psn/ops/mpe/op.py", "from mpe_psn import neurons\n", "not neurons"),
-        ("mpe_psn/training/report.py", "from mpe_psn.cli import main\n", "nothing imports the command line"),
-        ("mpe_psn/analysis/runner.py", "from mpe_psn.training import train_command\n", "nothing imports the command line"),
+        ("mpe_psn/training/report.py", "from mpe_psn.commands.cli import main\n", "nothing imports the command line"),
+        ("mpe_psn/analysis/runner.py", "from mpe_psn.commands import train\n", "nothing imports the command line"),
+        ("mpe_psn/__init__.py", "from mpe_psn.commands.cli import main\n", "nothing imports the command line"),
+        # the base imports nothing above it
+        ("mpe_psn/utils/device.py", "from mpe_psn.data.registry import DATASETS\n", "utils/ may import"),
     ],
 )
 def test_the_check_finds_a_wrong_import(path, source, expected):
@@ -150,7 +237,9 @@ def test_the_check_finds_a_wrong_import(path, source, expected):
     [
         ("mpe_psn/training/loop.py", "from mpe_psn.models.fidelity import fidelity_summary\nfrom mpe_psn.data import build_loader\n"),
         ("mpe_psn/ops/mpe/dispatch.py", "from mpe_psn.functional.mpe import mpe_psn\nfrom . import op\n"),
-        ("mpe_psn/cli.py", "from mpe_psn import __version__\n"),
+        ("mpe_psn/commands/cli.py", "from mpe_psn import __version__\n"),
+        ("mpe_psn/commands/train.py", "from mpe_psn.training.config import TrainConfig\nfrom . import args\n"),
+        ("mpe_psn/__main__.py", "from mpe_psn.commands.cli import main\n"),
     ],
 )
 def test_the_check_lets_a_downward_import_pass(path, source):

@@ -2,7 +2,7 @@
 
 Each bad value must end the command with a non-zero status and exactly one line on stderr
 that names the flag (or the file) at fault, and never a traceback. The cases run in-process
-through :func:`mpe_psn.cli.main` on tiny stand-ins made in a temporary folder (a text file, a
+through :func:`mpe_psn.commands.cli.main` on tiny stand-ins made in a temporary folder (a text file, a
 random-bytes ``.pt``, an empty folder, a path that does not exist), so nothing is trained,
 generated or timed; only the closed-pipe cases start a subprocess.
 """
@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from mpe_psn import cli
+from mpe_psn.commands import cli
 
 TEXT, JUNK, FOLDER, MISSING, OUT, BEST = "<text>", "<junk.pt>", "<folder>", "<missing>", "<out>", "<best.pt>"
 
@@ -47,6 +47,11 @@ CASES: list[tuple[list[str], str]] = [
     (["train", "--estimator", "exact"], "--estimator"),
     (["train", "--device", "gpu"], "--device"),
     (["train", "--amp", "fp8"], "--amp"),
+    (["train", "--tau", "1.5"], "--tau"),
+    (["train", "--surrogate", "relu"], "--surrogate"),
+    (["train", "--momentum", "1"], "--momentum"),
+    (["train", "--schedule", "step"], "--schedule"),
+    (["train", "--tet-phi", "inf"], "--tet-phi"),
     (["train", "--data-dir", TEXT], "--data-dir"),
     (["train", "--data-dir", MISSING], "--data-dir"),
     (["train", "--cache-dir", TEXT], "--cache-dir"),
@@ -91,6 +96,10 @@ CASES: list[tuple[list[str], str]] = [
     (["data", "cifar10-dvs"], "--data-dir"),
     (["data", "-o", "bogus=1", "--cache-dir", OUT], "bogus"),
     (["data", "-o", "num_test=0", "--cache-dir", OUT], "num_test"),
+    (["data", "--dataset", "mnist"], "--dataset"),
+    (["data", "--data-option", "bogus=1", "--cache-dir", OUT], "bogus"),
+    (["data", "--data-option", "novalue"], "--data-option"),
+    (["data", "shd", "--dataset", "ssc"], "--dataset"),
     # ---- bench
     (["bench"], "MODE"),
     (["bench", "gpu"], "MODE"),

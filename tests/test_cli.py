@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from mpe_psn import cli
+from mpe_psn.commands import cli
 
 
 def test_demo_prints_the_mismatch_table(capsys):
@@ -37,13 +37,13 @@ def test_broken_command_module_is_not_hidden(monkeypatch):
 
     monkeypatch.setattr(cli.importlib, "import_module", boom)
     with pytest.raises(ModuleNotFoundError):
-        cli._load("mpe_psn.demo_command")
+        cli._load("mpe_psn.commands.demo")
 
 
 def test_key_value_argument_type():
     import argparse
 
-    from mpe_psn.utils.cli_args import key_value
+    from mpe_psn.commands.args import key_value
 
     assert key_value("num-train=500") == ("num_train", 500)
     assert key_value("split_by=time") == ("split_by", "time")
@@ -81,7 +81,7 @@ def test_an_unknown_name_suggests_the_closest_registered_one(capsys):
 
 
 def test_usage_errors_raised_by_a_command_are_one_line_with_status_2(monkeypatch, capsys):
-    from mpe_psn import demo_command
+    from mpe_psn.commands import demo as demo_command
     from mpe_psn.errors import UsageError
 
     def refuse(args):
@@ -93,7 +93,7 @@ def test_usage_errors_raised_by_a_command_are_one_line_with_status_2(monkeypatch
 
 
 def test_other_exceptions_are_bugs_and_keep_their_traceback(monkeypatch):
-    from mpe_psn import demo_command
+    from mpe_psn.commands import demo as demo_command
 
     def broken(args):
         raise KeyError("a bug")
@@ -109,7 +109,7 @@ def test_other_exceptions_are_bugs_and_keep_their_traceback(monkeypatch):
 def test_bench_net_quick_keeps_the_flags_given(tmp_path, capsys):
     import json
 
-    from mpe_psn.bench.bench_command import net_settings
+    from mpe_psn.commands.bench import net_settings
 
     parse = cli.build_parser().parse_args
     assert net_settings(parse(["bench", "net", "--quick"])) == {"model": "small", "T": 4, "batch": [2], "input_size": 32}

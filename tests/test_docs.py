@@ -188,7 +188,7 @@ def test_site_builds_strictly(tmp_path):
                           cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert done.returncode == 0, done.stderr[-4000:]
     site = tmp_path / "site"
-    from mpe_psn.cli import COMMANDS
+    from mpe_psn.commands.cli import COMMANDS
 
     for name, _, _ in COMMANDS:
         page = (site / "commands" / name / "index.html").read_text()

@@ -3,7 +3,7 @@
 import matplotlib.image
 import pytest
 
-from mpe_psn import cli
+from mpe_psn.commands import cli
 from mpe_psn.data.summary import sample_indices
 
 

@@ -50,6 +50,37 @@ def test_mem_loss_with_learned_kappa_is_the_spec_formula():
     torch.testing.assert_close(layer.mem_loss, expected)
 
 
+@pytest.mark.parametrize("kappa", [None, "uniform", [0.1, 0.5, 0.3, 0.1]])
+def test_fused_mpepsn_learns_like_the_reference(kappa):
+    """The fused layer (learned kappa's softmax taken inside it, or fixed / uniform weights) gives
+    the reference's L_mem and gradients of the input, the threshold and kappa's logits."""
+    T = 4
+    x = torch.randn(T, 3, 2, 5) + 0.4
+    results = {}
+    for backend in ("cpu", "reference"):
+        layer = MPEPSN(T=T, kappa=kappa, estimator="expected", backend=backend).train()
+        if layer.kappa_mode == "learned":
+            with torch.no_grad():
+                layer.kappa_logits.copy_(torch.tensor([0.5, -1.0, 0.2, 1.5]))
+        xi = x.clone().requires_grad_(True)
+        spikes = layer(xi)
+        (spikes.sum() + 5.0 * mpe_psn.membrane_loss(layer)).backward()
+        results[backend] = [spikes, layer.mem_loss, xi.grad, layer.threshold.grad] + \
+            ([layer.kappa_logits.grad] if layer.kappa_mode == "learned" else [])
+    for got, want in zip(results["cpu"], results["reference"]):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    if kappa is None:
+        assert float(results["cpu"][-1].abs().sum()) > 0  # the logits learn
+
+
+def test_membrane_loss_of_one_layer_is_its_own_and_of_several_their_sum():
+    model = nn.Sequential(MPEPSN(T=3, backend="reference"), nn.Linear(4, 4), MPEPSN(T=3, backend="reference")).eval()
+    model(torch.randn(3, 2, 4))
+    first, second = model[0].mem_loss, model[2].mem_loss
+    torch.testing.assert_close(mpe_psn.membrane_loss(model), first + second)
+    assert mpe_psn.membrane_loss(model[0]) is first  # one layer: no op at all
+
+
 def test_uniform_kappa_needs_no_T_and_is_one_over_T():
     layer = MPEPSN(kappa="uniform", backend="reference").eval()
     x = torch.randn(8, 10)

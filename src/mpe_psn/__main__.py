@@ -1,5 +1,5 @@
 import sys
 
-from mpe_psn.cli import main
+from mpe_psn.commands.cli import main
 
 sys.exit(main())

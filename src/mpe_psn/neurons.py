@@ -31,11 +31,11 @@ import torch
 from torch import nn
 
 from mpe_psn.functional.checks import check_estimator, check_refine_steps, check_tau, check_time_major
-from mpe_psn.functional.lif import lif
 from mpe_psn.functional.mpe import estimate_potential
 from mpe_psn.functional.psn import psn
 from mpe_psn.functional.surrogate import get_surrogate
 from mpe_psn.ops import BACKENDS, mpe_psn_layer
+from mpe_psn.ops.lif import check_lif_backend, lif_spikes
 
 __all__ = ["MPEPSN", "LIF", "PSN", "SpikingNeuron", "STEP_MODES", "set_step_mode", "reset"]
 
@@ -156,16 +156,19 @@ class MPEPSN(SpikingNeuron):
             SpikingJelly's time constant, see the module docstring).
         estimator: estimator in training mode, ``"bernoulli"`` (paper) or ``"expected"``.
         eval_estimator: estimator in eval mode; ``"expected"`` makes predictions deterministic.
-        refine_steps: extra correction passes; ``>= T - 1`` computes the exact LIF.
+        refine_steps: extra correction passes; ``>= T - 1`` computes the exact LIF, and then (unless
+            ``backend="reference"``, which runs the passes) the layer runs the fused exact LIF
+            (``ops/lif``) with no membrane loss (``mem_loss`` is ``None``): nothing is estimated.
         kappa: per-step weights of the membrane loss. ``"learned"`` (``softmax`` of a free
             parameter: non-negative, summing to 1, initially uniform ``1/T``; needs ``T``),
             ``"uniform"`` (fixed ``1/T``), or a sequence of ``T`` non-negative fixed weights.
             ``None`` (default) means ``"learned"`` when ``T`` is given and ``"uniform"`` otherwise.
         T: number of time steps, checked on every call when given.
-        backend: ``"auto"``, ``"reference"``, ``"triton"`` or ``"cpu"`` (see ``mpe_psn.ops``).
+        backend: ``"auto"``, ``"reference"``, ``"cpu"`` or ``"triton"`` (see ``mpe_psn.ops``); a named
+            fused backend that cannot run on the input's device or dtype raises, naming what can.
 
-    After each forward, ``self.mem_loss`` holds that call's L_mem (a scalar tensor; ``None`` in
-    step mode ``"s"``, where the state between calls is the previous step's estimate, not a
+    After each forward, ``self.mem_loss`` holds that call's L_mem (a scalar tensor; ``None`` as the
+    exact LIF (above) and in step mode ``"s"``, where the state between calls is the previous step's estimate, not a
     membrane potential: see the module docstring).
     """
 
@@ -230,11 +233,18 @@ class MPEPSN(SpikingNeuron):
         if self.step_mode == "s":
             return self._single_step(x)
         x = self._to_time_major(x)
+        if 0 < x.shape[0] - 1 <= self.refine_steps and self.backend != "reference":
+            # T - 1 refinement passes compute the exact LIF: its fused kernel walks T once instead
+            # of T passes over it. No estimate is used, so there is no membrane loss to train.
+            self.mem_loss = None
+            return self._from_time_major(lif_spikes(x, self.threshold, self.tau, self.surrogate, backend=self.backend))
+        learned = self.kappa_mode == "learned"  # its softmax is taken inside the fused layer: no op here
         spikes, self.mem_loss = mpe_psn_layer(
             x,
             self.threshold,
             tau=self.tau,
-            kappa=self.kappa,
+            kappa=None if learned else self.kappa,
+            kappa_logits=self.kappa_logits if learned else None,
             estimator=self.estimator if self.training else self.eval_estimator,
             refine_steps=self.refine_steps,
             surrogate=self.surrogate,
@@ -271,8 +281,15 @@ class MPEPSN(SpikingNeuron):
 
 
 class LIF(SpikingNeuron):
-    """The exact sequential LIF (hard reset to 0), computed step by step:
-    ``H[t] = tau * V[t-1] + x[t]`` with ``tau`` the decay factor in [0, 1] (module docstring)."""
+    """The exact sequential LIF (hard reset to 0): ``H[t] = tau * V[t-1] + x[t]`` with ``tau``
+    the decay factor in [0, 1] (module docstring), ``S[t] = 1[H[t] > threshold]``.
+
+    In step mode ``"m"`` the whole sequence runs on ``backend`` (one of
+    ``mpe_psn.ops.registry.choices("lif")``): ``"auto"`` takes the fused kernel of the input's
+    device (numba on the CPU, Triton on the GPU; ``mpe_psn.ops.lif``), ``"reference"`` the loop
+    of :func:`mpe_psn.functional.lif`. Both give the same spikes (bit for bit in float32) and
+    the same surrogate gradients. Step mode ``"s"`` runs one step per call (state: V[t-1]).
+    """
 
     def __init__(
         self,
@@ -283,9 +300,11 @@ class LIF(SpikingNeuron):
         alpha: float | None = None,
         T: int | None = None,
         batch_first: bool = False,
+        backend: str = "auto",
     ) -> None:
         super().__init__(threshold, learn_threshold, surrogate, alpha, T, batch_first)
         self.tau = check_tau(tau)
+        self.backend = check_lif_backend(backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.step_mode == "s":  # state: the post-reset membrane potential V[t-1]
@@ -296,10 +315,10 @@ class LIF(SpikingNeuron):
             self._state = ((1.0 - s) * h,)
             return s
         x = self._to_time_major(x)
-        return self._from_time_major(lif(x, self.threshold, self.tau, self.surrogate).spikes)
+        return self._from_time_major(lif_spikes(x, self.threshold, self.tau, self.surrogate, backend=self.backend))
 
     def extra_repr(self) -> str:
-        return f"tau={self.tau}, " + super().extra_repr()
+        return f"tau={self.tau}, backend={self.backend}, " + super().extra_repr()
 
 
 class PSN(nn.Module):

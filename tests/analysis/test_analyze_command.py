@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mpe_psn import cli
+from mpe_psn.commands import cli
 
 from .test_plots import check_png
 

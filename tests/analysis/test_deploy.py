@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mpe_psn import cli
+from mpe_psn.commands import cli
 from mpe_psn.analysis.deploy import deploy_gap, deploy_table
 from mpe_psn.analysis.registry import get_analysis
 from mpe_psn.models.deployment_gap import deployment_gap

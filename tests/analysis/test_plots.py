@@ -12,7 +12,7 @@ from mpe_psn.analysis.fidelity import fidelity
 from mpe_psn.analysis.landscape import loss_landscape
 from mpe_psn.analysis.refine import refinement_dial
 from mpe_psn.analysis.spike_rates import spike_rates
-from mpe_psn.analysis.tables import table
+from mpe_psn.analysis.registry import table
 
 from .conftest import TinyNet, make_batches
 

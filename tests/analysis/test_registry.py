@@ -6,13 +6,28 @@ import inspect
 
 import pytest
 
-from mpe_psn.analysis.analyze_command import ANALYSES as COMMAND_CHOICES
 from mpe_psn.analysis.registry import ANALYSES, get_analysis
 from mpe_psn.analysis.spike_rates import spike_rates
 
 
-def test_every_command_choice_is_registered_and_its_options_exist():
-    assert set(COMMAND_CHOICES) == set(ANALYSES)
+def _analyze_choices() -> list[str]:
+    """The analyses ``mpe-psn analyze`` accepts, read from its parser."""
+    import argparse
+
+    from mpe_psn.commands.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["analyze"]
+    return list(next(a for a in sub._actions if a.dest == "analysis").choices)
+
+
+def test_the_command_offers_every_registered_analysis_and_its_options_exist(monkeypatch):
+    assert _analyze_choices() == list(ANALYSES)
+    from mpe_psn.analysis import registry
+
+    extra = registry.Analysis("test-only", spike_rates, lambda runs, path: None, lambda runs: "", ("seed",))
+    monkeypatch.setitem(registry.ANALYSES, "test-only", extra)  # one entry: the command offers it
+    assert _analyze_choices()[-1] == "test-only"
     for name, spec in ANALYSES.items():
         accepted = set(inspect.signature(spec.function).parameters)
         assert {"max_batches", "progress", *spec.options} <= accepted, name

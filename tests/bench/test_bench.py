@@ -9,7 +9,7 @@ import torch
 
 from mpe_psn.bench.layer import LayerGrid, run_layer_grid, speedups
 from mpe_psn.bench.report import write_results
-from mpe_psn.cli import main
+from mpe_psn.commands.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -122,7 +122,7 @@ def test_targets_are_ratios_of_one_run_with_verdicts():
     assert by["inference-vs-sj-lif"]["met"] is None  # its rows did not run
     assert by["psn"]["points"] == [{"T": 16, "N": big, "ratio": 0.8}]
     text = "\n".join(targets_markdown(targets(rows, "cpu")))
-    assert "| forward within 3x of one sigmoid pass (T*N >= 16 x 2^16) | 4.00 (16 x 2^16) | no |" in text
+    assert "| forward within 3x of one sigmoid pass (T*N >= 16 x 2^16) | 4.00 (16 x 2^16) | not met |" in text
     assert "PSN ahead at 1 of 1 points" in text and "| not run |" in text
     gpu = {t["name"] for t in targets(rows, "cuda")}
     assert "fwdbwd-vs-copy" in gpu and "lmem-cost" in gpu and "forward-vs-sigmoid" not in gpu and "fixed-cost" not in gpu

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from mpe_psn.bench.open_bench import OpenGrid, cross_check, open_markdown, run_open_bench
-from mpe_psn.cli import main
+from mpe_psn.commands.cli import main
 
 pytest.importorskip("spikingjelly.activation_based.neuron")
 pytest.importorskip("snntorch")

@@ -197,7 +197,7 @@ def test_registry_builds_a_tonic_dataset_from_its_folder(tmp_path, monkeypatch):
 
 
 def test_mpe_psn_train_reads_a_tonic_dataset_by_name(tmp_path, monkeypatch):
-    from mpe_psn.cli import main
+    from mpe_psn.commands.cli import main
     from mpe_psn.data import tonic_source
 
     class FakeNMNIST(FakeTonic):

@@ -447,7 +447,7 @@ def test_h5py_is_imported_only_on_use(monkeypatch):
 
 
 def test_data_command_on_shd(tmp_path, capsys):
-    from mpe_psn.cli import main
+    from mpe_psn.commands.cli import main
 
     write_shd_folder(tmp_path / "data", n_train=8, n_test=4)
     png = tmp_path / "shd.png"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mpe_psn.cli import main
+from mpe_psn.commands.cli import main
 
 pytest.importorskip("nir")
 

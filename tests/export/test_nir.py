@@ -341,3 +341,64 @@ def test_dvs_gesture_net_exports_with_its_voting_folded():
     counts = Counter(type(n).__name__ for n in graph.nodes.values())
     assert counts["LIF"] == 6 and counts["SumPool2d"] == counts["Threshold"] == 5 and counts["Affine"] == 2
     assert graph.nodes["output"].output_type["output"].tolist() == [4]  # 10 votes per class averaged away
+
+
+# ---- one entry per layer type and direction ------------------------------------------------
+
+
+class _Skip(nn.Module):
+    """A test-only layer: a delay of zero steps (the identity), written as NIR's ``Delay``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def test_a_new_layer_type_is_one_entry_per_direction(monkeypatch):
+    from mpe_psn.export import nir_export, nir_import
+
+    net = nn.Sequential(nn.Linear(4, 5), _Skip(), LIF(tau=0.5, threshold=0.3), nn.Linear(5, 2)).eval()
+    with pytest.raises(ValueError, match=r"layer '1' \(_Skip\).*not a supported layer \(supported: SpikingNetwork, "):
+        to_nir(net)
+    delay = nir.Delay(np.zeros(4, np.float32))
+    graph = nir.NIRGraph(nodes={"input": nir.Input(np.array([4])), "d": delay, "output": nir.Output(np.array([4]))},
+                         edges=[("input", "d"), ("d", "output")])
+    with pytest.raises(ValueError, match=r"NIR node 'd' is a Delay, .*\(supported: LIF, IF, CubaLIF, Affine"):
+        from_nir(graph, neuron="lif")
+
+    monkeypatch.setattr(nir_export, "EXPORTERS", dict(nir_export.EXPORTERS))  # the registrations end with the test
+    monkeypatch.setattr(nir_import, "IMPORTERS", dict(nir_import.IMPORTERS))
+
+    @nir_export.exporter(_Skip)  # the export direction: one entry
+    def _export_skip(builder, name, module, preds):
+        return [builder.add(name, preds, lambda node, shape: (nir.Delay(np.zeros(shape, np.float32)), shape))]
+
+    @nir_import.importer("Delay")  # the import direction: one entry
+    def _import_skip(name, node, how):
+        if np.any(np.asarray(node.delay) != 0):
+            raise ValueError(f"NIR node {name!r} delays by more than 0 steps")
+        return _Skip()
+
+    graph = to_nir(net)
+    assert [type(n).__name__ for n in graph.nodes.values()] == ["Input", "Affine", "Delay", "LIF", "Affine", "Output"]
+    assert graph.nodes["1"].delay.shape == (5,)
+    back = from_nir(graph, neuron="lif", T=T).eval()
+    assert isinstance(back.layers["1"], _Skip)
+    x = torch.randn(T, 3, 4, generator=torch.Generator().manual_seed(2)) * 2
+    with torch.no_grad():
+        assert torch.allclose(back(x), _time_merged(net, x), atol=1e-6)
+    assert "_Skip" in nir_export.supported_layers() and "Delay" in nir_import.supported_nodes()
+
+
+def test_deploy_md_lists_the_types_of_both_converter_maps():
+    """docs/deploy.md names exactly the keys of EXPORTERS and IMPORTERS, in their order."""
+    import re
+    from pathlib import Path
+
+    from mpe_psn.export.nir_export import supported_layers
+    from mpe_psn.export.nir_import import supported_nodes
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text(encoding="utf-8")
+    for what, names in (("EXPORTERS", supported_layers()), ("IMPORTERS", supported_nodes())):
+        listed = re.search(rf"`mpe_psn\.export\.nir_\w+\.{what}`[^:]*:\n(.*?)\.\n", text, flags=re.S)
+        assert listed, f"docs/deploy.md has no list of {what}"
+        assert re.findall(r"`([\w.]+)`", listed[1]) == names, f"docs/deploy.md's list of {what} is not {names}"

@@ -10,7 +10,7 @@ from mpe_psn import MPEPSN
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from mpe_psn.cli import main  # noqa: E402
+from mpe_psn.commands.cli import main  # noqa: E402
 from mpe_psn.export.onnx_export import LOOP_OPS, prepare_for_export, to_onnx  # noqa: E402
 
 #: onnxruntime and PyTorch order float sums differently; logits agree to this absolute tolerance

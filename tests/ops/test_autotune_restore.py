@@ -28,12 +28,14 @@ def _autotuner_replay(restored: dict[str, list[str]]):
     from mpe_psn.ops.mpe import triton_host as H
     from mpe_psn.ops.mpe import triton_kernels as K
 
-    def launch(kernel_name, x, N, args, flags):
+    def launch(kernel_name, x, T, N, args, flags):
         kernel = getattr(K, kernel_name)
         names = list(inspect.signature(kernel.fn).parameters)
         keep = [names.index(name) for name in restored[kernel_name]]
+        constexprs = dict(zip(H.FLAG_NAMES[kernel_name], flags))
+
         def run(block, warps):
-            kernel[(triton.cdiv(N, block),)](*args, **flags, BLOCK=block, num_warps=warps, enable_fp_fusion=False)
+            kernel[(triton.cdiv(N, block),)](*args, **constexprs, BLOCK=block, num_warps=warps, enable_fp_fusion=False)
 
         with H._interpreter_scope():
             for block, warps in K.TUNING_CONFIGS:  # the timing runs, each followed by the restore

@@ -29,7 +29,8 @@ def _net(backend: str, refine_steps: int = 0) -> nn.Sequential:
 
 @pytest.mark.parametrize("backend", ["reference", "auto"])
 def test_dynamic_compile_matches_eager_in_eval(backend, monkeypatch, caplog):
-    monkeypatch.setattr(dispatch, "_logged", set())  # the first call of the process, as in a fresh run
+    for name in ("_logged", "_routes", "_plans"):  # the first call of the process, as in a fresh run
+        monkeypatch.setattr(dispatch, name, type(getattr(dispatch, name))())
     torch._dynamo.reset()
     net = _net(backend).eval()  # eval_estimator="expected": deterministic
     compiled = torch.compile(net, dynamic=True, fullgraph=True)  # fullgraph: no graph break allowed

@@ -12,30 +12,56 @@ from mpe_psn.ops.mpe import op  # noqa: F401  (registers the ops)
 ALL_UTILS = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
 
 
-def _layer_args(backend, estimator_code, passes=1):
+def _layer_args(backend, estimator_code, passes=1, kappa="logits"):
     x = torch.randn(3, 2, 5, requires_grad=True)
     threshold = torch.tensor(1.0, requires_grad=True)
-    seed = torch.tensor(12345, dtype=torch.int64)
+    weights = None if kappa is None else torch.tensor([0.2, -0.1, 0.4], requires_grad=True)
+    seed = torch.tensor(12345, dtype=torch.int64) if estimator_code == 0 else None
     noise = torch.rand(3, 2, 5) if estimator_code == 1 else None
-    return (x, threshold, seed, noise, 0.25, estimator_code, passes, 0, 1.0, backend)
+    return (x, threshold, weights, noise, seed, 0.25, estimator_code, passes, 0, 1.0, backend, kappa == "logits")
 
 
 @pytest.mark.parametrize("backend", FUSED)
-@pytest.mark.parametrize("estimator_code,passes", [(0, 1), (2, 2)])
-def test_opcheck_layer(backend, estimator_code, passes):
-    torch.library.opcheck(torch.ops.mpe_psn.layer.default, _layer_args(backend, estimator_code, passes), test_utils=ALL_UTILS)
+@pytest.mark.parametrize("estimator_code,passes,kappa", [(0, 1, "logits"), (2, 2, "weights"), (1, 1, None)])
+def test_opcheck_layer(backend, estimator_code, passes, kappa):
+    args = _layer_args(backend, estimator_code, passes, kappa)
+    torch.library.opcheck(torch.ops.mpe_psn.layer.default, args, test_utils=ALL_UTILS)
 
 
 def test_opcheck_layer_backward_and_potentials():
-    x, threshold, seed, noise, *rest = _layer_args("cpu", 1)
+    x, threshold, kappa, noise, seed, *rest = _layer_args("cpu", 1)
     mask = torch.empty(0, dtype=torch.uint8)
-    args = (x.detach(), threshold.detach(), seed, noise, mask, torch.randn(3, 2, 5), torch.randn(3), *rest)
+    args = (x.detach(), threshold.detach(), kappa.detach(), noise, seed, mask, torch.rand(3), torch.randn(3, 2, 5),
+            torch.randn(()), *rest)
     torch.library.opcheck(torch.ops.mpe_psn.layer_backward.default, args)
+    x, threshold, _, noise, seed, *rest = _layer_args("cpu", 0)
     # potentials' backward re-runs the reference with autograd, so it is eager-only (no AOT test)
     torch.library.opcheck(
-        torch.ops.mpe_psn.potentials.default, _layer_args("cpu", 0),
+        torch.ops.mpe_psn.potentials.default, (x, threshold, seed, noise, *rest[:-1]),
         test_utils=("test_schema", "test_autograd_registration", "test_faketensor"),
     )
+
+
+@pytest.mark.parametrize("backend", FUSED)
+def test_the_op_and_the_eager_path_agree(backend):
+    """``mpe_psn::layer`` and its autograd formula give the eager layer's values and gradients."""
+    from mpe_psn.ops.mpe import op
+
+    x, threshold, logits, noise, seed, tau, est, passes, surr, alpha, _, softmax = _layer_args(backend, 0)
+    s = op.setting(backend, est, passes, surr, alpha, tau, softmax)
+    results = []
+    for run in ("op", "eager"):
+        leaves = [t.detach().clone().requires_grad_(True) for t in (x, threshold, logits)]
+        if run == "op":
+            spikes, mem, _, _ = torch.ops.mpe_psn.layer(*leaves, noise, seed, tau, est, passes, surr, alpha, backend,
+                                                        softmax)
+        else:
+            spikes, mem = op._EagerLayer.apply(*leaves, noise, seed, s)
+        grads = torch.autograd.grad((spikes * torch.arange(30.0).reshape(3, 2, 5)).sum() + 5 * mem, leaves)
+        results.append((spikes, mem, *grads))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert float(results[0][-1].abs().sum()) > 0  # kappa's logits get a gradient
 
 
 def test_autocast_bfloat16_input():

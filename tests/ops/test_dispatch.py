@@ -1,4 +1,5 @@
-"""Backend choice: auto by device, the MPE_PSN_BACKEND override, logging, one-time fallback warnings."""
+"""Backend choice through the shared registry: auto by device and dtype, the MPE_PSN_BACKEND
+override, clear errors for a backend that cannot run, logging, one-time warnings."""
 
 from __future__ import annotations
 
@@ -7,29 +8,42 @@ import warnings
 
 import pytest
 import torch
+from tests.ops.kernel_helpers import TRITON_ON_CPU, needs_triton
 
 from mpe_psn import MPEPSN
-from mpe_psn.ops import BACKENDS, mpe_psn_layer, resolve_backend
-from mpe_psn.ops.mpe import dispatch
+from mpe_psn.ops import BACKENDS, fallback, mpe_psn_layer, registry, resolve_backend
+from mpe_psn.ops.mpe import backends, dispatch
 
 
 @pytest.fixture(autouse=True)
 def fresh_dispatch_state(monkeypatch):
-    monkeypatch.setattr(dispatch, "_warned", set())
+    for name in ("_warned", "_probed"):
+        monkeypatch.setattr(fallback, name, set())
+    monkeypatch.setattr(fallback, "_failed", {})
     monkeypatch.setattr(dispatch, "_logged", set())
+    monkeypatch.setattr(dispatch, "_routes", {})
+    monkeypatch.setattr(dispatch, "_plans", {})
     monkeypatch.delenv("MPE_PSN_BACKEND", raising=False)
 
 
+def test_backends_are_the_registry_records():
+    assert BACKENDS == registry.choices("mpe") == ("auto", "reference", "cpu", "triton")
+    assert registry.backends("mpe") == {"cpu": backends.CPU, "triton": backends.TRITON}
+    assert backends.CPU.host().KEEPS_SAMPLES and not backends.TRITON.host().KEEPS_SAMPLES
+
+
 def test_auto_picks_the_cpu_kernel_for_cpu_tensors():
-    assert BACKENDS == ("auto", "reference", "triton", "cpu")
     assert resolve_backend("auto", torch.device("cpu")) == "cpu"
+    assert resolve_backend("auto", "cpu", torch.float64) == "cpu"  # widened to float32 inside
     assert resolve_backend("reference", "cpu") == "reference"
 
 
 def test_auto_on_cuda_is_triton_when_it_imports(monkeypatch):
-    monkeypatch.setattr(dispatch, "triton_status", lambda: (True, False, ""))
+    monkeypatch.setitem(backends.TRITON._loaded, "error", None)  # as where Triton imports
     assert resolve_backend("auto", "cuda") == "triton"
-    monkeypatch.setattr(dispatch, "triton_status", lambda: (False, False, "no triton"))
+    assert resolve_backend("auto", "cuda", torch.float64) == "reference"  # the kernels take 16/32-bit floats
+    monkeypatch.setattr(dispatch, "_routes", {})
+    monkeypatch.setitem(backends.TRITON._loaded, "error", "Triton is not importable (ImportError: no triton)")
     assert resolve_backend("auto", "cuda") == "reference"
 
 
@@ -49,19 +63,42 @@ def test_unknown_backend_is_an_error():
         MPEPSN(backend="numba")
 
 
-def test_unavailable_backend_falls_back_with_one_warning(caplog):
-    with pytest.warns(RuntimeWarning, match="'cpu' is unavailable for cuda tensors.*Falling back to the reference"):
-        assert resolve_backend("cpu", "cuda") == "reference"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a second call must not warn again
-        assert resolve_backend("cpu", "cuda") == "reference"
+def test_a_named_backend_that_cannot_run_is_an_error_naming_what_can():
+    """Never a silent (or warned) fallback: the error says why and what runs on that device."""
+    with pytest.raises(registry.BackendUnavailable, match=r"mpe: backend 'cpu' cannot run on cuda float32 tensors: "
+                                                          r"the 'cpu' kernel runs on CPU tensors.*Available here: "
+                                                          r"\['reference'"):
+        resolve_backend("cpu", "cuda")
+    x = torch.empty(4, 2, 3, device="meta")  # no fused kernel runs on meta tensors
+    with pytest.raises(registry.BackendUnavailable, match=r"backend 'triton' cannot run on meta float32 tensors: the "
+                                                          r"Triton kernels do not run on meta tensors. Available here: "
+                                                          r"\['reference'\]"):
+        mpe_psn_layer(x, 1.0, 0.25, backend="triton")
+    with pytest.raises(ValueError, match="cannot run on meta"):  # a ValueError, as a bad name is
+        MPEPSN(T=4, backend="cpu")(x)
+    spikes, _ = mpe_psn_layer(x, 1.0, 0.25, backend="auto")  # auto: the reference there
+    assert spikes.device.type == "meta" and spikes.shape == x.shape
 
 
-def test_missing_numba_falls_back(monkeypatch):
-    monkeypatch.setattr(dispatch, "cpu_status", lambda: (False, "the CPU kernel needs numba"))
-    assert resolve_backend("auto", "cpu") == "reference"
-    with pytest.warns(RuntimeWarning, match="needs numba"):
-        assert resolve_backend("cpu", "cpu") == "reference"
+def test_the_environment_variable_names_a_backend_too(monkeypatch):
+    monkeypatch.setenv("MPE_PSN_BACKEND", "cpu")
+    with pytest.raises(registry.BackendUnavailable, match="MPE_PSN_BACKEND=cpu cannot run on meta float32"):
+        mpe_psn_layer(torch.empty(3, 4, device="meta"), 1.0, 0.25)
+
+
+@needs_triton
+def test_a_dtype_the_kernels_do_not_take_is_an_error_on_a_named_backend():
+    with pytest.raises(registry.BackendUnavailable, match="Triton kernels take float32, float16 or bfloat16 input.*"
+                                                          "got torch.float64.*Available here: \\['reference', 'cpu'\\]"):
+        mpe_psn_layer(torch.randn(3, 5, dtype=torch.float64), 1.0, 0.25, backend="triton")
+
+
+def test_missing_numba_is_reported(monkeypatch):
+    monkeypatch.setitem(backends.CPU._loaded, "error", "the CPU kernel needs numba; pip install numba (ImportError: x)")
+    # the next runnable one: the reference (or, only where TRITON_INTERPRET=1 made Triton run on CPU tensors, Triton)
+    assert resolve_backend("auto", "cpu") == ("triton" if TRITON_ON_CPU else "reference")
+    with pytest.raises(registry.BackendUnavailable, match="needs numba; pip install numba"):
+        resolve_backend("cpu", "cpu")
 
 
 def test_choice_is_logged_once(caplog):
@@ -79,6 +116,28 @@ def test_per_channel_threshold_uses_the_reference():
         spikes, _ = mpe_psn_layer(x, threshold, 0.25, None, estimator="expected", backend="cpu")
     ref, _ = mpe_psn_layer(x, threshold, 0.25, None, estimator="expected", backend="reference")
     assert torch.equal(spikes, ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per process
+        mpe_psn_layer(x, threshold, 0.25, None, estimator="expected", backend="cpu")
+
+
+def test_kappa_logits_are_the_softmax_weights():
+    """``kappa_logits`` (MPEPSN's learned kappa) equals passing their softmax as ``kappa``, in
+    L_mem and in the gradients, fused or not."""
+    x = torch.randn(5, 3, 40) + 0.4
+    logits = torch.tensor([0.3, -1.0, 0.2, 0.8, 0.0])
+    results = {}
+    for backend in ("cpu", "reference"):
+        for form in ("logits", "weights"):
+            xl, lg = x.clone().requires_grad_(True), logits.clone().requires_grad_(True)
+            kwargs = {"kappa_logits": lg} if form == "logits" else {"kappa": torch.softmax(lg, 0)}
+            spikes, loss = mpe_psn_layer(xl, 1.0, 0.25, estimator="expected", backend=backend, **kwargs)
+            results[backend, form] = (loss, *torch.autograd.grad(spikes.sum() + 7 * loss, [xl, lg]))
+    for key, values in results.items():
+        for got, want in zip(values, results["reference", "weights"]):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7, msg=str(key))
+    with pytest.raises(ValueError, match="not both"):
+        mpe_psn_layer(x, 1.0, 0.25, torch.ones(5), kappa_logits=logits)
 
 
 def test_module_backends_agree_in_eval():
@@ -143,3 +202,66 @@ def _child_spike_count(x):
     torch.set_num_threads(2)
     spikes, _ = mpe_psn_layer(x, 1.0, 0.25, None, generator=torch.Generator().manual_seed(0), backend="cpu")
     return int(spikes.sum())
+
+
+def test_a_signature_that_ran_fused_skips_the_policy(monkeypatch):
+    """The second identical call goes straight to the kernels (no backend choice, no probe
+    check), with the same values; a different signature goes through the policy again."""
+    x = torch.randn(4, 3, 20)
+    first = mpe_psn_layer(x, 1.0, 0.25, estimator="expected")
+    asked = []
+    real = dispatch._fused_or_reference
+    monkeypatch.setattr(dispatch, "_fused_or_reference", lambda *a: asked.append(a) or real(*a))
+    again = mpe_psn_layer(x, 1.0, 0.25, estimator="expected")
+    assert asked == [] and torch.equal(again[0], first[0]) and torch.equal(again[1], first[1])
+    mpe_psn_layer(x, 1.0, 0.3, estimator="expected")  # another tau: another signature
+    assert len(asked) == 1
+    with pytest.warns(RuntimeWarning, match="one scalar threshold"):  # a value the fast path leaves to the policy
+        mpe_psn_layer(x, torch.ones(20), 0.25, estimator="expected")
+    assert len(asked) == 2
+
+
+def test_a_failure_on_the_fast_path_falls_back_or_raises(monkeypatch):
+    from mpe_psn.ops.mpe import cpu_host
+
+    x = torch.randn(4, 30)
+    for backend in ("auto", "cpu"):
+        mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend=backend)  # the signatures now have plans
+    assert len(dispatch._plans) == 2
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("launch failed (forced)")
+
+    monkeypatch.setattr(cpu_host, "final_forward", broken)
+    with pytest.raises(RuntimeError, match="launch failed"):
+        mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend="cpu")  # named: raises
+    with pytest.warns(RuntimeWarning, match="failed for cpu cpu float32 expected passes=1.*launch failed"):
+        spikes, _ = mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend="auto")  # auto: falls back, once
+    assert torch.equal(spikes, mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend="reference")[0])
+    assert len(dispatch._plans) == 1  # the failed signature lost its plan
+
+
+def test_a_first_call_under_inference_mode_does_not_break_training(monkeypatch):
+    """The cached tensors a call makes (a number threshold's tensor, the thread's seed buffer)
+    are normal tensors even when the first call runs under ``torch.inference_mode()``."""
+    import threading
+
+    monkeypatch.setattr(dispatch, "_thresholds", {})
+    errors = []
+
+    def fresh_thread():  # a new thread: its own seed buffer, made under inference mode
+        try:
+            x = torch.randn(4, 40)
+            with torch.inference_mode():
+                mpe_psn_layer(x, 0.8, 0.25, backend="cpu")
+            xt = x.clone().requires_grad_(True)
+            spikes, loss = mpe_psn_layer(xt, 0.8, 0.25, backend="cpu")
+            (spikes.sum() + loss).backward()
+            assert xt.grad is not None
+        except Exception as error:  # noqa: BLE001  (reported to the test thread)
+            errors.append(error)
+
+    thread = threading.Thread(target=fresh_thread)
+    thread.start()
+    thread.join()
+    assert errors == []

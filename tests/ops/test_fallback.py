@@ -13,15 +13,18 @@ import pytest
 import torch
 from tests.ops.kernel_helpers import needs_triton
 
-from mpe_psn.ops import mpe_psn_layer
+from mpe_psn.ops import fallback, mpe_psn_layer
 from mpe_psn.ops.mpe import cpu_host, dispatch
 
 
 @pytest.fixture(autouse=True)
 def fresh_dispatch_state(monkeypatch):
-    for name in ("_warned", "_probed", "_logged"):
-        monkeypatch.setattr(dispatch, name, set())
-    monkeypatch.setattr(dispatch, "_failed", {})
+    for name in ("_warned", "_probed"):
+        monkeypatch.setattr(fallback, name, set())
+    monkeypatch.setattr(fallback, "_failed", {})
+    monkeypatch.setattr(dispatch, "_logged", set())
+    monkeypatch.setattr(dispatch, "_routes", {})
+    monkeypatch.setattr(dispatch, "_plans", {})
     monkeypatch.delenv("MPE_PSN_BACKEND", raising=False)
 
 
@@ -33,7 +36,7 @@ def _reference(x, refine_steps=0):
     return mpe_psn_layer(x, 1.0, 0.25, estimator="expected", refine_steps=refine_steps, backend="reference")
 
 
-@pytest.mark.parametrize("launcher", ["forward_pass", "backward_pass"])
+@pytest.mark.parametrize("launcher", ["final_forward", "backward_pass"])
 def test_auto_falls_back_once_per_setting_with_a_warning_naming_the_error(monkeypatch, launcher):
     monkeypatch.setattr(cpu_host, launcher, _broken)
     x = torch.randn(4, 3, 50, requires_grad=True)
@@ -51,8 +54,8 @@ def test_auto_falls_back_once_per_setting_with_a_warning_naming_the_error(monkey
     with pytest.warns(RuntimeWarning, match="passes=2"):  # another setting is tried on its own
         other, _ = mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend="auto", refine_steps=1)
     assert torch.equal(other, _reference(x, refine_steps=1)[0])
-    assert sorted(dispatch.fallbacks()) == ["cpu cpu float32 expected passes=1 triangular",
-                                           "cpu cpu float32 expected passes=2 triangular"]
+    assert sorted(dispatch.fallbacks()) == ["mpe cpu cpu float32 expected passes=1 triangular",
+                                           "mpe cpu cpu float32 expected passes=2 triangular"]
     assert all("ptxas fatal" in reason for reason in dispatch.fallbacks().values())
     assert dispatch.resolve_backend("auto", "cpu") == "cpu"  # the device's fused kernel is still the choice
 
@@ -60,20 +63,22 @@ def test_auto_falls_back_once_per_setting_with_a_warning_naming_the_error(monkey
 def _counting(monkeypatch, module=cpu_host):
     """Count the fused forward launches of ``module`` (the path taken, not a time)."""
     calls = []
-    real = module.forward_pass
-    monkeypatch.setattr(module, "forward_pass", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = module.final_forward
+    monkeypatch.setattr(module, "final_forward", lambda *a, **k: calls.append(1) or real(*a, **k))
     return calls
 
 
 def test_a_failed_setting_leaves_the_others_on_the_fused_kernel(monkeypatch):
-    real = cpu_host.forward_pass
+    from mpe_psn.ops.mpe.codes import EST_EXPECTED
 
-    def broken_for_expected(x, noise, est, cfg, *args, **kwargs):
-        if cfg.est_mode == 2:  # the expected estimator's kernel "fails to compile"
+    real = cpu_host.final_forward
+
+    def broken_for_expected(*args):
+        if args[8].est_mode == EST_EXPECTED:  # the expected estimator's kernel "fails to compile"
             _broken()
-        return real(x, noise, est, cfg, *args, **kwargs)
+        return real(*args)
 
-    monkeypatch.setattr(cpu_host, "forward_pass", broken_for_expected)
+    monkeypatch.setattr(cpu_host, "final_forward", broken_for_expected)
     x = torch.randn(4, 64)
     with pytest.warns(RuntimeWarning, match="expected passes=1"):
         mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend="auto")
@@ -82,7 +87,7 @@ def test_a_failed_setting_leaves_the_others_on_the_fused_kernel(monkeypatch):
         warnings.simplefilter("error")
         spikes, _ = mpe_psn_layer(x, 1.0, 0.25, estimator="bernoulli", backend="auto")
     assert len(calls) >= 1  # Bernoulli still ran the fused kernel
-    assert list(dispatch.fallbacks()) == ["cpu cpu float32 expected passes=1 triangular"]
+    assert list(dispatch.fallbacks()) == ["mpe cpu cpu float32 expected passes=1 triangular"]
 
 
 @pytest.mark.parametrize("context", ["inference_mode", "no_grad", "plain input", "frozen threshold"])
@@ -117,7 +122,7 @@ def test_inference_then_training_stays_on_the_fused_path(monkeypatch, context):
     assert xt.grad is not None and neuron.threshold.grad is not None
 
 
-@pytest.mark.parametrize("launcher", ["forward_pass", "backward_pass"])
+@pytest.mark.parametrize("launcher", ["final_forward", "backward_pass"])
 def test_a_named_backend_raises(monkeypatch, launcher):
     monkeypatch.setattr(cpu_host, launcher, _broken)
     x = torch.randn(4, 50, requires_grad=True)
@@ -134,7 +139,7 @@ def test_out_of_memory_is_not_swallowed(monkeypatch):
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory (forced)")
 
-    monkeypatch.setattr(cpu_host, "forward_pass", oom)
+    monkeypatch.setattr(cpu_host, "final_forward", oom)
     with pytest.raises(torch.cuda.OutOfMemoryError):
         mpe_psn_layer(torch.randn(3, 8), 1.0, 0.25, backend="auto")
 
@@ -151,13 +156,20 @@ def test_a_working_kernel_is_probed_once_per_setting(monkeypatch):
     assert len(calls) == 3  # a new setting (two passes): probed again
 
 
+def _auto_is_triton(monkeypatch):
+    """Route "auto" to Triton, as on a CUDA tensor; a named backend stays strict."""
+    real = dispatch._route
+    monkeypatch.setattr(dispatch, "_route", lambda backend, device, dtype: ("triton", False) if backend == "auto"
+                        else real(backend, device, dtype))
+
+
 @needs_triton
 def test_triton_under_auto_falls_back(monkeypatch):
     """As a CUDA tensor would see it: auto picks Triton, whose launch fails."""
     from mpe_psn.ops.mpe import triton_host
 
-    monkeypatch.setattr(dispatch, "_auto_choice", lambda device: "triton")
-    monkeypatch.setattr(triton_host, "forward_pass", _broken)
+    _auto_is_triton(monkeypatch)
+    monkeypatch.setattr(triton_host, "final_forward", _broken)
     x = torch.randn(3, 2, 10)
     with pytest.warns(RuntimeWarning, match="failed for triton cpu float32 expected .*ptxas fatal"):
         spikes, _ = mpe_psn_layer(x, 1.0, 0.25, estimator="expected", backend="auto")
@@ -171,7 +183,7 @@ def test_triton_under_inference_mode_then_training(monkeypatch):
     """The probe of the Triton path (as on a CUDA tensor) runs under inference_mode too."""
     from mpe_psn.ops.mpe import triton_host
 
-    monkeypatch.setattr(dispatch, "_auto_choice", lambda device: "triton")
+    _auto_is_triton(monkeypatch)
     calls = _counting(monkeypatch, triton_host)
     x = torch.randn(3, 40)
     with warnings.catch_warnings():

@@ -167,3 +167,34 @@ def test_inference_mode_then_training_keeps_triton_on_gpu(monkeypatch, estimator
         (neuron(xt).sum() + neuron.mem_loss).backward()
     assert len(calls) >= 2 and fallbacks() == {}
     assert torch.isfinite(xt.grad).all() and neuron.threshold.grad is not None
+
+
+def test_a_training_step_never_synchronises_with_the_host():
+    """Issue 23: the seed, the threshold, kappa and the gradients are read by the kernels from
+    device memory, so a whole training step of a small net (Linear -> MPEPSN -> Linear, learned
+    kappa, Bernoulli sampling, membrane loss) runs under ``set_sync_debug_mode("error")``. The
+    first step (probe, autotuning) runs before the mode is set."""
+    import mpe_psn
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(32, 64), MPEPSN(T=4), torch.nn.Linear(64, 10)).to(DEV)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    x = torch.randn(4, 8, 32, device=DEV)
+    target = torch.randint(0, 10, (8,), device=DEV)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out = net(x)
+        loss = torch.nn.functional.cross_entropy(out.mean(0), target) + 0.01 * mpe_psn.membrane_loss(net)
+        loss.backward()
+        opt.step()
+
+    step()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        step()
+        step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)

@@ -89,10 +89,11 @@ def test_triton_index_helpers_are_64_bit(pid, t, N):
 
 def test_triton_neuron_count_limit_falls_back(monkeypatch):
     """More than 2**31 - 1 neurons per step: the reference, with one warning (a meta tensor, no memory)."""
+    from mpe_psn.ops import fallback
     from mpe_psn.ops.mpe import dispatch
 
-    monkeypatch.setattr(dispatch, "_warned", set())
-    monkeypatch.setattr(dispatch, "_resolve", lambda backend, device: ("triton", True))
+    monkeypatch.setattr(fallback, "_warned", set())
+    monkeypatch.setattr(dispatch, "_route", lambda backend, device, dtype: ("triton", True))
     x = torch.empty((1, 2**31), device="meta")
     with pytest.warns(RuntimeWarning, match="up to 2147483647 neurons per time step"):
         assert dispatch._fused_or_reference(x, 1.0, "triton") == ("reference", True)

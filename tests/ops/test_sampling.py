@@ -132,3 +132,23 @@ def test_backward_keeps_only_the_input(backend):
     assert sum(saved) <= x.numel() * x.element_size() + extra + 64, saved
     (spikes.sum() + loss).backward()
     assert x.grad is not None and thr.grad is not None
+
+
+@pytest.mark.parametrize("backend", FUSED)
+@pytest.mark.parametrize("refine", [0, 1])
+def test_a_later_forward_does_not_change_an_earlier_layers_backward(backend, refine):
+    """Two layers run forward before either runs backward (any network): each backward sees its
+    own sample, whether the seed was drawn into a reused buffer (the CPU kernel keeps the sample
+    record) or kept for the backward (refinement, Triton)."""
+    g_out = torch.randn(5, 300, generator=torch.Generator().manual_seed(2))
+    xs = [(torch.randn(5, 300, generator=torch.Generator().manual_seed(s)) + 0.5).requires_grad_() for s in (0, 1)]
+    outs = [mpe_psn_layer(x, 1.0, 0.25, None, refine_steps=refine, generator=torch.Generator().manual_seed(10 + i),
+                          backend=backend) for i, x in enumerate(xs)]
+    for i, (x, (spikes, loss)) in enumerate(zip(xs, outs)):
+        (gx,) = torch.autograd.grad((spikes * g_out).sum() + 4.0 * loss, x)
+        noise = hash_uniform(int(draw_seed(torch.Generator().manual_seed(10 + i))), x.shape)
+        xr = x.detach().clone().requires_grad_()
+        out, loss_r = reference_layer(xr, 1.0, None, "bernoulli", refine, noise)
+        (rx,) = torch.autograd.grad((out.spikes * g_out).sum() + 4.0 * loss_r, xr)
+        assert same_spikes(spikes, out.spikes)
+        torch.testing.assert_close(gx, rx, rtol=1e-5, atol=1e-5)

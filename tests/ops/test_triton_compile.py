@@ -25,6 +25,7 @@ import torch
 pytest.importorskip("triton")
 pytest.importorskip("triton.backends.nvidia.compiler")
 
+import triton  # noqa: E402
 from tests.ops.kernel_helpers import TRITON_ON_CPU  # noqa: E402
 
 from mpe_psn.ops.mpe import triton_compile as C  # noqa: E402
@@ -135,9 +136,10 @@ def test_gpu_launches_are_autotuned_over_the_compiled_configs(monkeypatch):
         assert [(c.kwargs["BLOCK"], c.num_warps) for c in tuned.configs] == list(K.TUNING_CONFIGS)
         assert list(tuned.keys) == ["T", "N"]
     x = torch.zeros(3, 1000)
-    flags = dict(EST=0, FROM_BUF=False, FINAL=True, STORE=False)
-    monkeypatch.setattr(H, "_TUNED", {})
-    before = H._partial_rows("forward_kernel", x, 1000, flags, 3)  # sized for the smallest block, zeroed
+    flags = (0, False, True, False)
+    monkeypatch.setattr(H, "_LAUNCHES", {})
+    monkeypatch.setattr(H, "_device_index", lambda: 0)
+    before = H._partial_rows("forward_kernel", x, flags, 3, 1000, True)  # sized for the smallest block, zeroed
     assert before.shape == (-(-1000 // min(b for b, _ in K.TUNING_CONFIGS)), 3) and not before.any()
 
 
@@ -146,36 +148,87 @@ class _FakeConfig:
         self.kwargs, self.num_warps = {"BLOCK": block}, warps
 
 
-def test_the_autotuners_choice_is_reused_without_the_autotuner(monkeypatch):
-    """First launch of a shape: through the autotuner, whose choice is kept; later launches of
-    that shape: straight to the kernel with that choice (and partial rows sized for it)."""
+class _FakeCompiled:
+    """What Triton's launcher returns: a compiled kernel whose ``run`` launches it."""
+
+    function, packed_metadata = "cu-function", "packed"
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def launch_metadata(self, grid, stream, *args):
+        return None  # no launch hook set
+
+    def run(self, *args):
+        self.calls.append(("run", *args))
+
+
+#: Triton's launch hooks, passed on as its own launcher passes them
+_HOOKS = (triton.knobs.runtime.launch_enter_hook, triton.knobs.runtime.launch_exit_hook)
+
+
+def _fake_gpu(monkeypatch, calls):
+    """The host as on a GPU (not interpreted), with Triton's launchers replaced by recorders."""
     from mpe_psn.ops.mpe import triton_kernels as K
 
-    calls = []
+    compiled = _FakeCompiled(calls)
 
     class FakeTuned:
         best_config = _FakeConfig(256, 4)
 
         def __getitem__(self, grid):
-            return lambda *args, **kwargs: calls.append(("tuned", grid({"BLOCK": 256})))
+            return lambda *args, **kwargs: calls.append(("tuned", grid({"BLOCK": 256}), args, kwargs)) or compiled
 
     class FakeKernel:
         def __getitem__(self, grid):
-            return lambda *args, **kwargs: calls.append(("direct", grid, kwargs["BLOCK"], kwargs["num_warps"]))
+            return lambda *args, **kwargs: calls.append(("kernel[grid]", grid, kwargs["BLOCK"], kwargs["num_warps"])) or compiled
 
     monkeypatch.setattr(K, "INTERPRETED", False)
-    monkeypatch.delenv(H.BLOCK_ENV, raising=False)
-    monkeypatch.setattr(H, "_TUNED", {})
+    monkeypatch.setattr(H, "_LAUNCHES", {})
+    monkeypatch.setattr(H, "_device_index", lambda: 0)
+    monkeypatch.setattr(H, "_stream", lambda device: f"stream of {device}")
     monkeypatch.setattr(K, "forward_tuned", FakeTuned())
     monkeypatch.setattr(K, "forward_kernel", FakeKernel())
+
+
+def test_after_the_autotuners_choice_each_launch_is_one_lookup_and_the_compiled_kernel(monkeypatch):
+    """First launch of a (spec, T, N): through the autotuner, whose compiled kernel and choice
+    are kept; every later launch runs that compiled kernel directly, with every parameter in
+    order (the constexprs last, as Triton's own launcher passes them), no autotuner, no
+    ``kernel[grid]``; partial rows are sized for the choice."""
+    calls = []
+    _fake_gpu(monkeypatch, calls)
+    monkeypatch.delenv(H.BLOCK_ENV, raising=False)
     x = torch.zeros(3, 1000)
-    flags = dict(EST=0, FROM_BUF=False, FINAL=True, STORE=False)
-    H._launch("forward_kernel", x, 1000, (), flags)
-    H._launch("forward_kernel", x, 1000, (), flags)
-    H._launch("forward_kernel", torch.zeros(3, 5000), 5000, (), flags)  # a new shape: tuned again
-    assert calls == [("tuned", (4,)), ("direct", (4,), 256, 4), ("tuned", (20,))]
-    after = H._partial_rows("forward_kernel", x, 1000, flags, 3)
-    assert after.shape == (4, 3)
+    flags = (0, False, True, False)
+    args = ("x", "noise", "est", "s", "vhat", "v", "part", "theta", "seed", 3, 1000, 0.25, 1e-3)
+    H._launch("forward_kernel", x, 3, 1000, args, flags)
+    assert calls[0][:2] == ("tuned", (4,)) and calls[0][2] == args
+    assert calls[0][3] == {"EST": 0, "FROM_BUF": False, "FINAL": True, "STORE": False, "enable_fp_fusion": False}
+    calls.clear()
+    H._launch("forward_kernel", x, 3, 1000, args, flags)
+    H._launch("forward_kernel", x, 3, 1000, args, flags)
+    direct = ("run", 4, 1, 1, "stream of 0", "cu-function", "packed", None, *_HOOKS, *args, 0, False, True, False, 256)
+    assert calls == [direct, direct]
+    calls.clear()
+    H._launch("forward_kernel", torch.zeros(3, 5000), 3, 5000, args, flags)  # a new shape: tuned again
+    H._launch("forward_kernel", torch.zeros(4, 1000), 4, 1000, args, flags)  # a new T too
+    assert [c[:2] for c in calls] == [("tuned", (20,)), ("tuned", (4,))]
+    assert H._partial_rows("forward_kernel", x, flags, 3, 1000, True).shape == (4, 3)
+
+
+def test_a_fixed_block_launches_through_the_kernel_once_then_directly(monkeypatch):
+    calls = []
+    _fake_gpu(monkeypatch, calls)
+    monkeypatch.setenv(H.BLOCK_ENV, "128")
+    x = torch.zeros(3, 1000)
+    flags = (2, False, True, False)
+    assert H._partial_rows("forward_kernel", x, flags, 3, 1000, True).shape == (8, 3)  # the env's block
+    for _ in range(3):
+        H._launch("forward_kernel", x, 3, 1000, (), flags)
+    assert calls[0] == ("kernel[grid]", (8,), 128, 4)
+    assert calls[1:] == [("run", 8, 1, 1, "stream of 0", "cu-function", "packed", None, *_HOOKS, 2, False, True, False,
+                          128)] * 2
 
 
 def test_block_override(monkeypatch):
@@ -204,4 +257,7 @@ def test_runtime_specialises_only_on_the_spec():
         assert sorted(pointers) == sorted(n for n, t in sig.items() if t.startswith("*"))
         assert sorted(ints) == sorted(n for n, t in sig.items() if t == "i32")
         kernel = getattr(K, spec.kernel)
-        assert list(sig) == list(getattr(kernel, "arg_names", None) or kernel.fn.__code__.co_varnames[:len(sig)])
+        names = list(getattr(kernel, "arg_names", None) or kernel.fn.__code__.co_varnames[:len(sig)])
+        assert list(sig) == names
+        # the direct launch passes the constexprs last, in this order
+        assert names[-len(H.FLAG_NAMES[spec.kernel]) - 1:] == [*H.FLAG_NAMES[spec.kernel], "BLOCK"]

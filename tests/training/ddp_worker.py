@@ -8,9 +8,9 @@ import sys
 
 import torch
 
-from mpe_psn.cli import build_parser
+from mpe_psn.commands.cli import build_parser
 from mpe_psn.training.distributed import teardown_distributed
-from mpe_psn.training.train_command import config_from_args
+from mpe_psn.commands.train import config_from_args
 from mpe_psn.training.loop import train
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from mpe_psn.training import train_command
+from mpe_psn.commands import train as train_command
 from mpe_psn.training.config import ConfigError, TrainConfig
 from mpe_psn.training.presets import list_presets, load_preset, resolve_config
 
@@ -119,7 +121,7 @@ def test_neuron_options_only_carry_what_the_neuron_takes():
 
 
 def test_train_command_reports_bad_settings_in_one_line(capsys, tmp_path):
-    from mpe_psn import cli
+    from mpe_psn.commands import cli
 
     assert cli.main(["train", "--set", "lrr=3"]) == 2
     err = capsys.readouterr().err
@@ -131,3 +133,106 @@ def test_train_command_reports_bad_settings_in_one_line(capsys, tmp_path):
         assert cli.main(["train", *flags]) == 2
         assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+# ---- sections that make the command line -----------------------------------------------------
+
+SAVED_AT_E15CE76 = Path(__file__).parent / "data" / "config-e15ce76.json"
+
+
+def test_a_config_json_saved_by_an_earlier_version_loads_unchanged(tmp_path, capsys):
+    """tests/training/data/config-e15ce76.json: a run folder's config.json as main e15ce76 wrote it
+    (before the config was split into sections), every section set away from its defaults."""
+    saved = json.loads(SAVED_AT_E15CE76.read_text())
+    config = TrainConfig.from_dict(saved)
+    assert config.to_dict() == saved and list(config.to_dict()) == list(saved)  # same keys, same order
+    assert (config.tau, config.estimator, config.lr, config.nesterov, config.amp, config.finetune_as) == (
+        0.5, "expected", 0.05, True, "bf16", "lif")
+    run = tmp_path / "runs" / saved["name"]  # and as a preset, the way a run folder's config.json reruns
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(SAVED_AT_E15CE76.read_text())
+    from mpe_psn.commands import cli
+
+    assert cli.main(["train", "--preset", str(run / "config.json"), "--lr", "0.01", "--print-config"]) == 0
+    rerun = json.loads(capsys.readouterr().out)
+    assert rerun == {**saved, "lr": 0.01, "name": None}
+
+
+def test_each_section_checks_its_own_keys():
+    from mpe_psn.training.config import DataSection, ModelSection, NeuronSection, OptimisationSection, RunSection
+
+    assert set(TrainConfig.keys()) == {f.name for s in TrainConfig.SECTIONS for f in s.settings()}
+    assert len(TrainConfig.keys()) == len(set(TrainConfig.keys()))  # no key in two sections
+    NeuronSection(tau=0.5).validate()
+    for section, bad, message in [
+        (DataSection(dataset_options={"num_trian": 3}), "dataset_options", "unknown option"),
+        (ModelSection(model="mlp", model_options={"width": 3}), "model_options", "does not take"),
+        (ModelSection(model="dvsgesture-net", input_size=16), "input_size", "at least 32"),
+        (NeuronSection(tau=1.5), "tau", r"must be a number in \[0, 1\], got 1.5"),
+        (OptimisationSection(schedule="step"), "schedule", r"must be one of \['cosine', 'constant'\]"),
+        (RunSection(device="gpu"), "device", "must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    ]:
+        with pytest.raises(ConfigError, match=f"config key '{bad}'.*{message}"):
+            section.validate()
+
+
+def _train_flags() -> dict[str, argparse.Action]:
+    parser = argparse.ArgumentParser()
+    train_command.configure(parser)
+    return {action.dest: action for action in parser._actions}
+
+
+def test_every_config_key_is_a_flag_with_its_help():
+    flags = _train_flags()
+    for section in TrainConfig.SECTIONS:
+        for field in section.settings():
+            assert field.name in flags, f"config key {field.name!r} has no flag"
+            assert flags[field.name].help.startswith(field.metadata["help"]), field.name
+    assert flags["tau"].option_strings == ["--tau"] and flags["T"].option_strings == ["-T"]
+    assert flags["dataset_options"].option_strings == ["--data-option"]
+
+
+def test_flags_once_typed_only_with_set_now_have_their_own(capsys):
+    from mpe_psn.commands import cli
+
+    argv = ["train", "--tau", "0.9", "--surrogate", "sigmoid", "--momentum", "0.5", "--nesterov", "--schedule", "constant",
+            "--mixup-prob", "0.2", "--tet-lamb", "0.01", "--tet-phi", "0.8", "--print-config"]
+    assert cli.main(argv) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert (config["tau"], config["surrogate"], config["momentum"], config["nesterov"], config["schedule"]) == (
+        0.9, "sigmoid", 0.5, True, "constant")
+    assert (config["mixup_prob"], config["tet_lamb"], config["tet_phi"]) == (0.2, 0.01, 0.8)
+    assert cli.main(["train", "--set", "tau=0.9", "--set", "surrogate=sigmoid", "--print-config"]) == 0
+    same = json.loads(capsys.readouterr().out)
+    assert (same["tau"], same["surrogate"]) == (0.9, "sigmoid")
+    for flags, message in ((["--tau", "2"], "argument --tau: must be a number in [0, 1], got 2"),
+                           (["--surrogate", "sigmod"], "argument --surrogate: unknown surrogate 'sigmod' (did you mean sigmoid?)"),
+                           (["--backend", "gpu"], "argument --backend: unknown backend 'gpu'"),
+                           (["--kappa", "fixed"], "argument --kappa: invalid choice: 'fixed'")):
+        assert cli.main(["train", *flags, "--print-config"]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_a_new_setting_is_one_field_that_makes_its_flag_help_and_check():
+    from dataclasses import dataclass
+
+    from mpe_psn.commands.args import CommandParser
+    from mpe_psn.commands.config_flags import add_setting_flags, settings_given
+    from mpe_psn.training.config_fields import INT_AT_LEAST_0, Section, setting
+
+    @dataclass
+    class Schedule(Section):
+        """A test-only section."""
+
+        title: ClassVar[str] = "schedule"
+        warmup_epochs: int = setting(0, "epochs of linear learning-rate warm-up", INT_AT_LEAST_0)  # the one edit
+
+    parser = CommandParser(prog="t")
+    add_setting_flags(parser, [Schedule])
+    assert "--warmup-epochs WARMUP_EPOCHS" in parser.format_help() and "linear learning-rate warm-up" in parser.format_help()
+    assert settings_given(parser.parse_args(["--warmup-epochs", "3"]), [Schedule]) == {"warmup_epochs": 3}
+    assert settings_given(parser.parse_args([]), [Schedule]) == {}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--warmup-epochs", "-1"])
+    with pytest.raises(ConfigError, match=r"config key 'warmup_epochs' must be an int >= 0, got -1"):
+        Schedule(warmup_epochs=-1).validate()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from mpe_psn import cli
+from mpe_psn.commands import cli
 from mpe_psn.models.batches import predict
 from mpe_psn.training.evaluate import evaluate
 from mpe_psn.training.report import evaluate_checkpoint, summarize

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from mpe_psn import cli
+from mpe_psn.commands import cli
 from mpe_psn.training.config import ConfigError, TrainConfig
 from mpe_psn.training.loop import train
 from mpe_psn.training.run_folder import read_metrics

@@ -17,8 +17,8 @@ Each analysis is a function ``(model, batches, *, max_batches, progress, **optio
 ``batches`` is any iterable of ``(x, y)`` with ``x`` batch-major [B, T, ...] (what
 ``mpe_psn.data.build_loader`` yields); :func:`mpe_psn.models.batches.model_input` turns it into
 the models' [T, B, ...]. :mod:`plots` draws each result, :mod:`tables` prints it;
-:func:`runner.run_analysis` ties them to checkpoints (``mpe-psn analyze``, ``analyze_command``).
+:func:`runner.run_analysis` ties them to checkpoints (``mpe-psn analyze``, ``mpe_psn.commands.analyze``).
 
 Import the functions from their modules (``from mpe_psn.analysis.fidelity import fidelity``);
-this package file stays empty so that the CLI can import ``analyze_command`` cheaply.
+this package file stays empty so that the command line can import the registry cheaply.
 """

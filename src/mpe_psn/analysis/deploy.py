@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 
 from torch import nn
 
+from mpe_psn.analysis.tables import format_rows
 from mpe_psn.models.batches import Batch, model_device, time_major_batches
 from mpe_psn.models.deployment_gap import deployment_gap
 from mpe_psn.utils.plotting import NEURON_COLORS, new_figure, save_figure
@@ -50,15 +51,13 @@ def _modes(result: dict) -> list[tuple[str, float, float | None]]:
 
 def deploy_table(runs: Sequence[Run]) -> str:
     """One row per run and mode: accuracy (Bernoulli: mean +- sd) and the drop from ``expected``."""
-    from mpe_psn.analysis.tables import _rows
-
     header = ("run", "mode", "accuracy", "vs expected")
     rows: list[Sequence[str]] = []
     for label, _, result in runs:
         for mode, acc, sd in _modes(result):
             shown = f"{100 * acc:.2f}%" + (f" +- {100 * sd:.2f}" if sd is not None and sd == sd else "")
             rows.append((label, mode, shown, f"{100 * (acc - result['expected']):+.2f}"))
-    return _rows(header, rows)
+    return format_rows(header, rows)
 
 
 def plot_deploy(runs: Sequence[Run], path: "str | os.PathLike[str]") -> None:

@@ -21,7 +21,7 @@ from mpe_psn.analysis.neurobench import neurobench, plot_neurobench, require_neu
 from mpe_psn.analysis.refine import refinement_dial
 from mpe_psn.analysis.spike_rates import spike_rates
 
-__all__ = ["Analysis", "ANALYSES", "get_analysis"]
+__all__ = ["Analysis", "ANALYSES", "get_analysis", "table"]
 
 Run = tuple[str, str, dict]  # (label, neuron, result)
 
@@ -75,3 +75,8 @@ def get_analysis(name: str) -> Analysis:
         return ANALYSES[name]
     except KeyError:
         raise ValueError(f"unknown analysis {name!r}; choose one of {list(ANALYSES)}") from None
+
+
+def table(analysis: str, runs: Sequence[Run]) -> str:
+    """A table of the headline numbers of ``runs`` (``(label, neuron, result)``) of ``analysis``."""
+    return get_analysis(analysis).table(runs)

@@ -9,7 +9,7 @@ Output files in ``out``:
 * landscape only: ``landscape-<label>.npz`` per run (float arrays alphas, betas, loss,
   accuracy; load with ``numpy.load(path, allow_pickle=False)``).
 
-Everything here takes plain keyword arguments; the command (``analyze_command``) maps its
+Everything here takes plain keyword arguments; the command (``mpe_psn.commands.analyze``) maps its
 flags onto them and prints what comes back.
 """
 

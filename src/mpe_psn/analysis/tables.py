@@ -1,14 +1,20 @@
-"""The short text tables ``mpe-psn analyze`` prints, one per analysis."""
+"""The short text tables ``mpe-psn analyze`` prints, one per analysis, and :func:`format_rows`,
+the layout they share (an analysis with its own module, such as ``deploy``, uses it too).
+
+This module imports no other analysis module: the registry picks each analysis's table from
+here, never the other way round.
+"""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-__all__ = ["table", "fidelity_table", "spike_rates_table", "energy_table", "landscape_table", "refinement_table",
+__all__ = ["format_rows", "fidelity_table", "spike_rates_table", "energy_table", "landscape_table", "refinement_table",
            "neurobench_table"]
 
 
-def _rows(header: Sequence[str], rows: list[Sequence[str]]) -> str:
+def format_rows(header: Sequence[str], rows: list[Sequence[str]]) -> str:
+    """``header`` and ``rows`` as aligned text columns (first column left, the rest right)."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
     lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [header, *rows]]
@@ -27,7 +33,7 @@ def fidelity_table(runs: Sequence[Run]) -> str:
             rows.append((label, l["name"], f"{l['v_hat_mse']:.4g}", f"{l['v_mse']:.4g}", f"{100 * l['spike_mismatch']:.2f}%"))
         t = r["total"]
         rows.append((label, "all", f"{t['v_hat_mse']:.4g}", f"{t['v_mse']:.4g}", f"{100 * t['spike_mismatch']:.2f}%"))
-    return _rows(header, rows)
+    return format_rows(header, rows)
 
 
 def spike_rates_table(runs: Sequence[Run]) -> str:
@@ -37,7 +43,7 @@ def spike_rates_table(runs: Sequence[Run]) -> str:
         for l in r["layers"]:
             rows.append((label, l["name"], str(l["neurons"]), f"{100 * l['rate']:.2f}%", f"{l['spikes_per_sample']:.4g}"))
         rows.append((label, "all", "", f"{100 * r['total']['rate']:.2f}%", f"{r['total']['spikes_per_sample']:.4g}"))
-    return _rows(header, rows)
+    return format_rows(header, rows)
 
 
 def energy_table(runs: Sequence[Run]) -> str:
@@ -48,7 +54,7 @@ def energy_table(runs: Sequence[Run]) -> str:
         rows.append((label, f"{t['macs_per_sample']:.4g}", f"{t['acs_per_sample']:.4g}",
                      f"{t['energy_uj_per_sample']:.4g}", f"{t['ann_energy_uj_per_sample']:.4g}",
                      r.get("counting", "dense")))
-    return _rows(header, rows)
+    return format_rows(header, rows)
 
 
 def landscape_table(runs: Sequence[Run]) -> str:
@@ -58,7 +64,7 @@ def landscape_table(runs: Sequence[Run]) -> str:
         flat = [v for row in r["loss"] for v in row]
         rows.append((label, f"{r['center_loss']:.4g}", f"{min(flat):.4g}", f"{max(flat):.4g}",
                      f"{100 * r['center_accuracy']:.1f}%", f"{r['steps']}x{r['steps']} on +-{r['span']:g}"))
-    return _rows(header, rows)
+    return format_rows(header, rows)
 
 
 def refinement_table(runs: Sequence[Run]) -> str:
@@ -75,7 +81,7 @@ def refinement_table(runs: Sequence[Run]) -> str:
             rel = exact["relative_time"]
             rows.append((label, "LIF", f"{100 * exact['accuracy']:.2f}%", "(sequential)",
                          f"{exact['ms_per_sample']:.3g}", f"{rel:.2f}x" if rel is not None else "-"))
-    return _rows(header, rows)
+    return format_rows(header, rows)
 
 
 def _count(value) -> str:
@@ -99,11 +105,5 @@ def neurobench_table(runs: Sequence[Run]) -> str:
     ]
     rows = [(name, *(value(r) for _, _, r in runs)) for name, value in metrics]
     versions = sorted({str(r.get("neurobench_version")) for _, _, r in runs})
-    return _rows(header, rows) + f"\n(NeuroBench {', '.join(versions)}; '-': the network has no sequential LIF layer)"
+    return format_rows(header, rows) + f"\n(NeuroBench {', '.join(versions)}; '-': the network has no sequential LIF layer)"
 
-
-def table(analysis: str, runs: Sequence[Run]) -> str:
-    """A table of the headline numbers of ``runs`` (``(label, neuron, result)``) of ``analysis``."""
-    from mpe_psn.analysis.registry import get_analysis
-
-    return get_analysis(analysis).table(runs)

@@ -10,7 +10,8 @@ models (700 -> 256 -> 256 -> 20, Linear + neuron; Gaussian input [T, B, 700]), w
 makes the sequential LIF's step loop the cost.
 
 Neurons: ``mpe`` (MPE-PSN on the fastest path, ``backend="auto"``), ``mpe-reference`` (the same
-neuron written plainly), ``lif`` (step-by-step), ``psn``, ``sj-lif`` (SpikingJelly, when
+neuron written plainly), ``lif`` (the exact LIF on its fused kernel, ``ops/lif``), ``lif-loop``
+(the same LIF step by step in PyTorch), ``psn``, ``sj-lif`` (SpikingJelly, when
 installed), ``snntorch`` (snnTorch's ``Leaky`` in a step loop, the same LIF: decay 0.25,
 threshold 1, hard reset to 0; when installed) and ``relu`` (the same network with ReLU: the
 floor any spiking neuron is measured against).
@@ -24,7 +25,7 @@ from torch import nn
 from mpe_psn.bench.rivals import spikingjelly_available
 from mpe_psn.bench.timing import median_ms, peak_memory_bytes, run_meta
 
-NET_NEURONS = ("mpe", "mpe-reference", "lif", "psn", "sj-lif", "snntorch", "relu")
+NET_NEURONS = ("mpe", "mpe-reference", "lif", "lif-loop", "psn", "sj-lif", "snntorch", "relu")
 PRECISIONS = ("fp32", "amp")
 #: the feed-forward workload of the temporal (SHD-sized) benchmark
 SHD_MLP = "shd-mlp"
@@ -42,8 +43,8 @@ def snntorch_available() -> bool:
 def _native(neuron: str) -> tuple[str, "dict | None"]:
     """The factory neuron a bench neuron is built with, and its options (``relu`` is built with
     the LIF, whose layers are then swapped for ReLU)."""
-    if neuron == "mpe-reference":
-        return "mpe", {"backend": "reference"}
+    if neuron in ("mpe-reference", "lif-loop"):  # the plain PyTorch path of the same neuron
+        return neuron.split("-")[0], {"backend": "reference"}
     return ("lif" if neuron == "relu" else neuron), None
 
 

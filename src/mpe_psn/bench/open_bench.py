@@ -5,7 +5,7 @@ One ``Linear(n, n)`` over all T steps, then one spiking layer of n neurons; batc
 (+ 0.01 L_mem for MPE-PSN, as in training). Published on one GPU at T = 500 and n = 512 .. 16k;
 the CPU default is a scaled grid (T = 100, n = 256 and 1024).
 
-Rows: this project's MPE-PSN fused and plain (reference) and exact LIF; SpikingJelly's
+Rows: this project's MPE-PSN fused and plain (reference) and exact LIF (fused, and as a PyTorch loop); SpikingJelly's
 ``LIFNode`` (each backend it has on the device: torch on the CPU; cuda, triton and torch on
 CUDA) and ``PSN``; snnTorch's ``Leaky``; Norse's ``LIFBoxCell`` in a loop, plain and
 ``torch.compile``'d. Every LIF is the same neuron, ``H = 0.5 V + x``, hard reset to 0, firing
@@ -32,7 +32,7 @@ __all__ = ["OpenGrid", "OPEN_LIBRARIES", "run_open_bench", "open_markdown", "ope
 DECAY, THRESHOLD, BATCH = 0.5, 1.0, 16
 GPU_T, GPU_NS = 500, (512, 1024, 2048, 4096, 8192, 16384)
 CPU_T, CPU_NS = 100, (256, 1024)
-OPEN_LIBRARIES = ("mpe-fused", "mpe-plain", "mpe-lif", "sj-lif", "sj-psn", "snntorch", "norse", "norse-compiled")
+OPEN_LIBRARIES = ("mpe-fused", "mpe-plain", "mpe-lif", "mpe-lif-loop", "sj-lif", "sj-psn", "snntorch", "norse", "norse-compiled")
 _NORSE_TOLERANCE = 1e-5
 
 
@@ -130,8 +130,10 @@ def _layers(grid: OpenGrid, T: int, device: torch.device) -> list[tuple[str, _Ne
         if lib in ("mpe-fused", "mpe-plain"):
             mpe = MPEPSN(tau=DECAY, threshold=THRESHOLD, learn_threshold=False, backend="auto" if lib == "mpe-fused" else "reference").to(device)
             rows.append((lib, _Neuron(mpe, lambda mpe=mpe: mpe.mem_loss), "other"))
-        elif lib == "mpe-lif":
-            rows.append((lib, _Neuron(LIF(tau=DECAY, threshold=THRESHOLD, learn_threshold=False).to(device)), "exact"))
+        elif lib in ("mpe-lif", "mpe-lif-loop"):  # the fused exact LIF, and the same LIF as a PyTorch loop
+            backend = "auto" if lib == "mpe-lif" else "reference"
+            rows.append((lib, _Neuron(LIF(tau=DECAY, threshold=THRESHOLD, learn_threshold=False, backend=backend).to(device)),
+                         "exact"))
         elif lib == "sj-lif":
             for backend in _sj_backends(device):
                 rows.append((f"sj-lif-{backend or 'torch'}", _Neuron(_sj_lif(backend)), "exact"))
@@ -288,7 +290,7 @@ def open_markdown(result: dict) -> str:
         mem_bytes = last.get("peak_bytes") if gpu else last.get("saved_bytes")
         mem = f"{mem_bytes / 2**20:.1f}" if mem_bytes is not None else "-"
         lines.append(f"| {lib} | " + " | ".join(cells) + f" | {rate} | {mem} |")
-    lines += ["", "Cross-check passed: every exact LIF (mpe-lif, sj-lif, snntorch, norse) reported the same spike count"
+    lines += ["", "Cross-check passed: every exact LIF (mpe-lif, mpe-lif-loop, sj-lif, snntorch, norse) reported the same spike count"
               " (norse within a relative 1e-5)."]
     if meta.get("skipped"):
         lines += ["", "Not run: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items())]
@@ -334,7 +336,7 @@ def write_open_results(result: dict, out_dir) -> list:
 
 
 def run_open_command(args, device: str) -> int:
-    """``mpe-psn bench open`` after the shared flags were applied (see bench_command)."""
+    """``mpe-psn bench open`` after the shared flags were applied (see mpe_psn.commands.bench)."""
     from mpe_psn.errors import UsageError
 
     cuda = device.startswith("cuda")

@@ -83,23 +83,35 @@ def _point(p: dict) -> str:
     return f"{p['T']} x 2^{int(math.log2(p['N']))}"
 
 
+def _value(target: dict, point: dict) -> str:
+    """A point's ratio (two decimals), or its time in microseconds for a target in ms."""
+    if target.get("unit") == "ms":
+        return f"{point['ratio'] * 1e3:.0f} us"
+    return f"{point['ratio']:.2f}"
+
+
+def _verdict(met: "bool | None") -> str:
+    """What a target's row says: ``met``, ``not met``, or ``not run`` (its rows did not run)."""
+    return "not run" if met is None else ("met" if met else "not met")
+
+
 def targets_markdown(targets: list[dict]) -> list[str]:
     """The targets of one run: worst ratio over the grid, met or not, every point's ratio."""
     if not targets:
         return []
     lines = ["### targets", "", "| target | worst ratio (where) | met | every point |", "|---|---|---|---|"]
     for t in targets:
-        points = ", ".join(f"{_point(p)}: {p['ratio']:.2f}" for p in t["points"]) or "-"
+        points = ", ".join(f"{_point(p)}: {_value(t, p)}" for p in t["points"]) or "-"
         if t["name"] == "psn":
             ahead = [p for p in t["points"] if p["ratio"] < 1]
             verdict = f"PSN ahead at {len(ahead)} of {len(t['points'])} points" if t["points"] else "not run"
             lines.append(f"| {t['what']} | - | {verdict} | {points} |")
             continue
         if t["met"] is None:
-            lines.append(f"| {t['what']} | - | not run | - |")
+            lines.append(f"| {t['what']} | - | {_verdict(None)} | - |")
             continue
         worst = t["worst"]
-        lines.append(f"| {t['what']} | {worst['ratio']:.2f} ({_point(worst)}) | {'yes' if t['met'] else 'no'} | {points} |")
+        lines.append(f"| {t['what']} | {_value(t, worst)} ({_point(worst)}) | {_verdict(t['met'])} | {points} |")
     return lines + [""]
 
 

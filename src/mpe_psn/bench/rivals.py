@@ -15,7 +15,7 @@ Layer = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None]"]
 #: The decay factor of every compared layer (the paper's tau: H[t] = TAU * V[t-1] + x[t]).
 TAU = 0.25
 
-LAYER_METHODS = ("mpe-fused", "mpe-reference", "loop-lif", "copy", "sj-lif", "sj-psn") + (
+LAYER_METHODS = ("mpe-fused", "mpe-reference", "lif-fused", "loop-lif", "copy", "sj-lif", "sj-psn") + (
     # the rows the layer targets need (docs/benchmarks.md): the sigmoid floor, refinement, inference
     "sigmoid", "mpe-fused-refine1", "mpe-reference-refine1", "mpe-fused-expected", "sj-lif-eval",
 )
@@ -48,6 +48,10 @@ def make_layer(method: str, T: int, device: torch.device) -> Layer:
         from mpe_psn.functional.lif import lif
 
         return lambda x: (lif(x, 1.0, TAU).spikes, None)
+    if method == "lif-fused":  # the same exact LIF, one fused kernel each way (ops/lif)
+        from mpe_psn.ops.lif import lif_spikes
+
+        return lambda x: (lif_spikes(x, 1.0, TAU), None)
     if method == "copy":
         return lambda x: (2.0 * x, None)
     if method in ("sj-lif", "sj-lif-eval"):

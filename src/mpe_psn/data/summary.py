@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["summarize", "format_summary", "plot_samples", "sample_indices"]
+from mpe_psn.data.registry import build_dataset, dataset_info
+
+__all__ = ["prepare_splits", "summarize", "format_summary", "plot_samples", "sample_indices"]
 
 
 def _events_per_sample(dataset) -> np.ndarray | None:
@@ -42,6 +44,22 @@ def summarize(dataset, T: int, max_frames: int = 2000) -> dict[str, Any]:
         row.update(frame_mean=total / elements, frame_nonzero=nonzero / elements, frame_max=peak,
                    frame_shape=list(frames.shape), classes_seen=len(set(labels)))
     return row
+
+
+def prepare_splits(name: str, split: str = "both", *, T: int | None = None, **build_options: Any) -> tuple[list, str]:
+    """Build ``split`` (``"train"``, ``"test"`` or ``"both"``) of dataset ``name``, which prepares its
+    frame cache, and summarise it: ``(datasets, text)``, the text being :func:`format_summary`'s
+    table and the recordings that were skipped as unreadable. ``build_options`` go to
+    :func:`~mpe_psn.data.build_dataset`; its errors (a missing folder, a bad option) propagate."""
+    steps = T or dataset_info(name).default_T
+    datasets = [build_dataset(name, one, T=T, **build_options) for one in (("train", "test") if split == "both" else (split,))]
+    rows = [summarize(dataset, steps) for dataset in datasets]
+    lines = [format_summary(name, rows)]
+    skipped = sum(r["skipped"] for r in rows)
+    if skipped:
+        lines.append(f"skipped {skipped} samples from unreadable recordings:")
+        lines += [f"  {path}" for dataset in datasets for path in getattr(dataset, "skipped_files", [])]
+    return datasets, "\n".join(lines)
 
 
 def format_summary(name: str, rows: list[dict[str, Any]]) -> str:

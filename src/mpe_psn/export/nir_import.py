@@ -6,12 +6,16 @@ or the exact ``LIF`` (``neuron="lif"``). Only neurons that are exactly this proj
 hard-reset discrete LIF at the time step ``dt`` are accepted (see
 :mod:`mpe_psn.export.neuron_map`): LIF and IF with ``v_leak = v_reset = 0``, CubaLIF whose
 synaptic current forgets in one step; anything else is a ``ValueError`` naming the node.
+
+Each NIR node type is one entry of :data:`IMPORTERS` (type name -> converter, registered with
+:func:`importer`); the export direction is :data:`mpe_psn.export.nir_export.EXPORTERS`.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -19,8 +23,10 @@ from torch import nn
 
 from mpe_psn.export.neuron_map import DEFAULT_DT, discrete_from_cuba_lif, discrete_from_if, discrete_from_lif
 from mpe_psn.neurons import LIF, MPEPSN, SpikingNeuron
+from mpe_psn.utils.registering import filed_under
 
-__all__ = ["from_nir", "read_nir", "NIRNetwork", "SumPool2d", "Step", "Scale"]
+__all__ = ["IMPORTERS", "ImportContext", "REFUSED", "from_nir", "importer", "read_nir", "supported_nodes", "NIRNetwork",
+           "SumPool2d", "Step", "Scale"]
 
 
 class Step(nn.Module):
@@ -149,55 +155,115 @@ def _single_threshold(values, name: str) -> float:
     return float(values[0])
 
 
-def _layer(name: str, node, neuron: str, dt: float, T: int | None, options: dict[str, Any]) -> nn.Module:
-    import nir
+@dataclass(frozen=True)
+class ImportContext:
+    """What every node converter may need besides the node: the neuron kind, ``dt``, ``T``, options."""
 
-    if isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF)):
-        convert = {nir.LIF: discrete_from_lif, nir.IF: discrete_from_if, nir.CubaLIF: discrete_from_cuba_lif}[type(node)]
-        tau, threshold = convert(node, dt, name)
-        if neuron == "mpe":
-            mpe_options = {"kappa": "uniform", **options} if T is None else options
-            return MPEPSN(tau=tau, threshold=threshold, T=T, **mpe_options)
-        return LIF(tau=tau, threshold=threshold, T=T, **options)
-    if isinstance(node, nir.Affine):
-        weight = np.asarray(node.weight, np.float32)
-        layer = nn.Linear(weight.shape[1], weight.shape[0], bias=True)
-        with torch.no_grad():
-            layer.weight.copy_(torch.from_numpy(weight))
-            layer.bias.copy_(torch.from_numpy(np.broadcast_to(np.asarray(node.bias, np.float32), weight.shape[:1]).copy()))
-        return layer
-    if isinstance(node, nir.Linear):
-        weight = np.asarray(node.weight, np.float32)
-        layer = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
-        with torch.no_grad():
-            layer.weight.copy_(torch.from_numpy(weight))
-        return layer
-    if isinstance(node, nir.Conv2d):
-        weight = np.asarray(node.weight, np.float32)
-        padding = node.padding if isinstance(node.padding, str) else _ints(node.padding)
-        layer = nn.Conv2d(weight.shape[1] * int(node.groups), weight.shape[0], tuple(weight.shape[-2:]),
-                          stride=_ints(node.stride), padding=padding, dilation=_ints(node.dilation),
-                          groups=int(node.groups), bias=True)
-        with torch.no_grad():
-            layer.weight.copy_(torch.from_numpy(weight))
-            bias = np.zeros(weight.shape[0], np.float32) if node.bias is None else np.asarray(node.bias, np.float32)
-            layer.bias.copy_(torch.from_numpy(np.broadcast_to(bias, weight.shape[:1]).copy()))
-        return layer
-    if isinstance(node, nir.AvgPool2d):
-        return nn.AvgPool2d(_ints(node.kernel_size), _ints(node.stride), _ints(node.padding))
-    if isinstance(node, nir.SumPool2d):
-        return SumPool2d(_ints(node.kernel_size), _ints(node.stride), _ints(node.padding))
-    if isinstance(node, nir.Flatten):  # NIR counts dims without the batch; torch's Flatten sees the batch
-        end = node.end_dim + 1 if node.end_dim >= 0 else node.end_dim
-        return nn.Flatten(node.start_dim + 1, end)
-    if isinstance(node, nir.Scale):
-        return Scale(node.scale)
-    if isinstance(node, nir.Threshold):
-        return Step(_single_threshold(node.threshold, name))
-    if isinstance(node, nir.NIRGraph):
-        raise ValueError(f"NIR node {name!r} is a subgraph (a recurrent layer?); recurrent connections are not supported")
+    neuron: str
+    dt: float
+    T: int | None
+    options: dict[str, Any]
+
+
+#: ``convert(name, node, how) -> the torch module``
+Importer = Callable[[str, Any, ImportContext], nn.Module]
+
+#: NIR node type name -> its converter (names, not types: ``nir`` is imported only when used)
+IMPORTERS: dict[str, Importer] = {}
+#: NIR node types that never import, with the reason given to the user
+REFUSED: dict[str, str] = {"NIRGraph": "is a subgraph (a recurrent layer?); recurrent connections are not supported"}
+
+
+def importer(*node_types: str) -> Callable[[Importer], Importer]:
+    """Register the decorated function as the converter of the NIR node types named ``node_types``."""
+    return filed_under(IMPORTERS, *node_types)
+
+
+def supported_nodes() -> list[str]:
+    """The NIR node types :func:`from_nir` reads (the keys of :data:`IMPORTERS`)."""
+    return list(IMPORTERS)
+
+
+def _layer(name: str, node, how: ImportContext) -> nn.Module:
+    names = [klass.__name__ for klass in type(node).__mro__]
+    convert = next((IMPORTERS[n] for n in names if n in IMPORTERS), None)
+    if convert is not None:
+        return convert(name, node, how)
+    reason = next((REFUSED[n] for n in names if n in REFUSED), None)
+    if reason is not None:
+        raise ValueError(f"NIR node {name!r} {reason}")
     raise ValueError(f"NIR node {name!r} is a {type(node).__name__}, which has no exact counterpart here "
-                     f"(supported: Affine, Linear, Conv2d, AvgPool2d, SumPool2d, Flatten, Scale, Threshold, LIF, IF, CubaLIF)")
+                     f"(supported: {', '.join(supported_nodes())})")
+
+
+def _neuron(discrete: Callable[[Any, float, str], "tuple[float, Any]"]) -> Importer:
+    """The converter of a NIR neuron type that ``discrete`` maps to this project's (tau, threshold)."""
+
+    def convert(name: str, node, how: ImportContext) -> nn.Module:
+        tau, threshold = discrete(node, how.dt, name)
+        if how.neuron == "mpe":
+            mpe_options = {"kappa": "uniform", **how.options} if how.T is None else how.options
+            return MPEPSN(tau=tau, threshold=threshold, T=how.T, **mpe_options)
+        return LIF(tau=tau, threshold=threshold, T=how.T, **how.options)
+
+    return convert
+
+
+importer("LIF")(_neuron(discrete_from_lif))
+importer("IF")(_neuron(discrete_from_if))
+importer("CubaLIF")(_neuron(discrete_from_cuba_lif))
+
+
+@importer("Affine", "Linear")
+def _linear(name: str, node, how: ImportContext) -> nn.Module:
+    weight = np.asarray(node.weight, np.float32)
+    bias = getattr(node, "bias", None)  # a Linear node has none
+    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(weight))
+        if bias is not None:
+            layer.bias.copy_(torch.from_numpy(np.broadcast_to(np.asarray(bias, np.float32), weight.shape[:1]).copy()))
+    return layer
+
+
+@importer("Conv2d")
+def _conv(name: str, node, how: ImportContext) -> nn.Module:
+    weight = np.asarray(node.weight, np.float32)
+    padding = node.padding if isinstance(node.padding, str) else _ints(node.padding)
+    layer = nn.Conv2d(weight.shape[1] * int(node.groups), weight.shape[0], tuple(weight.shape[-2:]),
+                      stride=_ints(node.stride), padding=padding, dilation=_ints(node.dilation),
+                      groups=int(node.groups), bias=True)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(weight))
+        bias = np.zeros(weight.shape[0], np.float32) if node.bias is None else np.asarray(node.bias, np.float32)
+        layer.bias.copy_(torch.from_numpy(np.broadcast_to(bias, weight.shape[:1]).copy()))
+    return layer
+
+
+@importer("AvgPool2d")
+def _avg_pool(name: str, node, how: ImportContext) -> nn.Module:
+    return nn.AvgPool2d(_ints(node.kernel_size), _ints(node.stride), _ints(node.padding))
+
+
+@importer("SumPool2d")
+def _sum_pool(name: str, node, how: ImportContext) -> nn.Module:
+    return SumPool2d(_ints(node.kernel_size), _ints(node.stride), _ints(node.padding))
+
+
+@importer("Flatten")
+def _flatten(name: str, node, how: ImportContext) -> nn.Module:
+    end = node.end_dim + 1 if node.end_dim >= 0 else node.end_dim  # NIR counts dims without the batch; torch's sees it
+    return nn.Flatten(node.start_dim + 1, end)
+
+
+@importer("Scale")
+def _scale(name: str, node, how: ImportContext) -> nn.Module:
+    return Scale(node.scale)
+
+
+@importer("Threshold")
+def _threshold(name: str, node, how: ImportContext) -> nn.Module:
+    return Step(_single_threshold(node.threshold, name))
 
 
 def _order(graph) -> tuple[str, str, list[tuple[str, list[str]]]]:
@@ -277,7 +343,7 @@ def from_nir(graph_or_path, neuron: str = "mpe", dt: float | None = None, T: int
         while key in used:
             key += "_"
         used.add(key)
-        layers[key] = _layer(name, node, neuron, node_dt, T, dict(neuron_options or {}))
+        layers[key] = _layer(name, node, ImportContext(neuron, node_dt, T, dict(neuron_options or {})))
         plan.append((key, name, preds))
     output_preds = [e[0] for e in graph.edges if e[1] == output_name]
     _check_types(graph, output_name, output_preds)

@@ -58,6 +58,17 @@ class Backend:
             self._loaded["host"] = self.load()
         return self._loaded["host"]
 
+    def import_error(self, needs: str) -> "str | None":
+        """Why the host module does not import (``needs`` says what to install; asked once per
+        process), or None when it does: the usual last clause of ``unavailable``."""
+        if "error" not in self._loaded:
+            try:
+                self.host()
+                self._loaded["error"] = None
+            except Exception as error:  # ImportError, or a broken compiler install
+                self._loaded["error"] = f"{needs} ({type(error).__name__}: {error})"
+        return self._loaded["error"]
+
 
 _REGISTRY: dict[str, dict[str, Backend]] = {}
 
@@ -106,12 +117,17 @@ def runnable(op: str, device: torch.device, dtype: torch.dtype) -> dict[str, "st
     return {name: b.unavailable(device, dtype) for name, b in _REGISTRY.get(op, {}).items()}
 
 
+@torch.compiler.assume_constant_result
 def select(op: str, backend: str, device: "torch.device | str", dtype: torch.dtype = torch.float32) -> tuple[str, bool]:
     """``(name, strict)``: the backend that runs ``op`` here; strict when the caller (or
     ``MPE_PSN_BACKEND``) named it, so a failure must raise rather than fall back.
 
     Raises :class:`BackendUnavailable` when a named fused backend cannot run on ``device`` /
     ``dtype``, naming the reason and the backends that can.
+
+    Inside ``torch.compile`` it runs once, eagerly, when the graph is traced (its answer is a
+    constant of the graph): asking a backend imports its host module, which a traced function
+    must not do (the trace diverged on its restart).
     """
     device = torch.device(device)
     name, origin = requested(backend, op)

@@ -1,91 +1,189 @@
-"""The training configuration: a dataclass that round-trips through JSON and checks itself.
+"""The training configuration: five sections (data, model, neuron, optimisation, run) that
+round-trip through JSON and check themselves.
 
 A config is data: it is read from JSON (a preset file, a run folder's ``config.json``) and
 from command-line flags, never executed. Every error names the key and the accepted values.
 Resolution order: field defaults < preset file < explicit flags.
+
+Each key is one field of its section, made with :func:`~mpe_psn.training.config_fields.setting`
+(default, help, check, choices); ``mpe-psn train`` makes its flags from these fields, so a new key
+is one field here and nothing else. :class:`TrainConfig` is all five sections in one flat
+dataclass (it inherits their fields): ``config.lr``, ``TrainConfig(neuron="lif")`` and the saved
+JSON stay flat, as in every earlier version, while each section still checks its own keys.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from mpe_psn.errors import UsageError
+from mpe_psn.data.registry import DATASETS, check_dataset_options
+from mpe_psn.functional.checks import ESTIMATORS
+from mpe_psn.functional.surrogate import SURROGATES
+from mpe_psn.models import MODELS, NEURONS
+from mpe_psn.ops import registry as backends
+from mpe_psn.training.config_fields import (
+    BOOL, FRACTION, INT_AT_LEAST_0, NUMBER, NUMBER_AT_LEAST_0, OPTIONS, PATH, POSITIVE_INT, POSITIVE_NUMBER, Check,
+    ConfigError, Section, nullable, setting,
+)
+from mpe_psn.training.finetune import FINETUNE_TARGETS, finetune_error
+from mpe_psn.utils.device import AMP_MODES
 
-__all__ = ["ConfigError", "TrainConfig", "MODEL_KEYS"]
+__all__ = ["ConfigError", "DataSection", "ModelSection", "NeuronSection", "OptimisationSection", "RunSection",
+           "TrainConfig", "MODEL_KEYS"]
 
 #: Keys that define the network a checkpoint holds: they must match to load or resume it.
 MODEL_KEYS = ("model", "neuron", "T", "input_size", "dataset", "model_options")
 
 
-class ConfigError(UsageError):
-    """A configuration that cannot be trained: unknown key or impossible value."""
+_DEVICE = Check(lambda v: v in ("auto", "cpu", "cuda") or (isinstance(v, str) and v.startswith("cuda:") and v[5:].isdigit()),
+                "'auto', 'cpu', 'cuda' or 'cuda:N'")
+_RUN_NAME = Check(lambda v: v is None or (PATH(v) and "/" not in v and "\\" not in v and v not in (".", "..")),
+                  "a folder name without slashes (the folder goes in --out), or null")
 
 
 @dataclass
-class TrainConfig:
-    """Everything that decides a training run (see docs/training.md for each key)."""
+class DataSection(Section):
+    """What the network learns from (docs/datasets.md)."""
 
-    # data
-    dataset: str = "synthetic"
-    data_dir: str | None = None
-    dataset_options: dict = field(default_factory=dict)
-    cache_dir: str | None = None
-    augment: bool = False
-    num_workers: int = 0
-    # network
-    model: str | None = None  # None: "small" for the built-in dataset (presets name the paper nets)
-    neuron: str = "mpe"
-    T: int | None = None  # None: the dataset's default
-    input_size: int | None = None  # None: the dataset's frame size
-    model_options: dict = field(default_factory=dict)  # the network's own options (mlp: hidden, depth, norm, dropout)
-    # neuron
-    tau: float = 0.25
-    surrogate: str = "triangular"
-    estimator: str = "bernoulli"
+    title: ClassVar[str] = "data"
+
+    dataset: str = setting("synthetic", "the dataset (synthetic is built in; see docs/datasets.md)", choices=DATASETS)
+    data_dir: str | None = setting(None, "folder with your copy of the dataset", nullable(PATH), arg_type="existing_dir")
+    dataset_options: dict = setting({}, "dataset option, e.g. num_train=500 for the built-in dataset (repeatable)", OPTIONS,
+                                    flag=("--data-option",), metavar="KEY=VALUE")
+    cache_dir: str | None = setting(None, "frame cache folder ($MPE_PSN_CACHE or ~/.cache/mpe-psn)", nullable(PATH),
+                                    arg_type="folder_path")
+    augment: bool = setting(False, "training augmentation", BOOL)
+    num_workers: int = setting(0, "data loader worker processes", INT_AT_LEAST_0)
+
+    @classmethod
+    def check_together(cls, values: Any, source: str) -> None:
+        try:
+            check_dataset_options(values.dataset, values.dataset_options)
+        except ValueError as error:
+            raise ConfigError(f"{source}: config key 'dataset_options' (--data-option): {error}") from None
+
+
+@dataclass
+class ModelSection(Section):
+    """The network: which one, built of which neuron, over how many steps."""
+
+    title: ClassVar[str] = "model"
+
+    model: str | None = setting(None, "the network (default: the dataset's; the built-in dataset's is small)",
+                                choices=MODELS)
+    neuron: str = setting("mpe", "the spiking neuron (mpe: MPE-PSN; lif: the exact sequential LIF; sj-lif: "
+                                 "SpikingJelly's; snntorch: snnTorch's Leaky)", choices=NEURONS)
+    T: int | None = setting(None, "time steps (default: the dataset's)", nullable(POSITIVE_INT), flag=("-T",))
+    input_size: int | None = setting(None, "frame side in pixels (default: the dataset's)", nullable(POSITIVE_INT))
+    model_options: dict = setting({}, "network option, e.g. hidden=512 or depth=3 for the mlp (repeatable)", OPTIONS,
+                                  flag=("--model-option",), metavar="KEY=VALUE")
+
+    @classmethod
+    def check_together(cls, values: Any, source: str) -> None:
+        if values.model is not None and values.model_options:
+            accepted = MODELS[values.model].options
+            unknown = sorted(set(values.model_options) - set(accepted))
+            if unknown:
+                raise ConfigError(f"{source}: config key 'model_options': model {values.model!r} does not take {unknown}; "
+                                  f"it accepts {list(accepted) or 'none'}")
+        if values.model == "dvsgesture-net" and values.input_size is not None and values.input_size < 32:
+            raise ConfigError(f"{source}: config key 'input_size' must be at least 32 for the DVS-Gesture net "
+                              f"(five 2x poolings), got {values.input_size!r}")
+
+
+@dataclass
+class NeuronSection(Section):
+    """The neuron's settings (the MPE-PSN knobs reach MPE-PSN layers only).
+
+    :meth:`TrainConfig.neuron_options` picks the ones the configured neuron takes.
+    """
+
+    title: ClassVar[str] = "neuron"
+
+    tau: float = setting(0.25, "decay factor in [0, 1] (docs/training.md, 'What tau means')", FRACTION)
+    surrogate: str = setting("triangular", "surrogate gradient of the spike", choices=SURROGATES)
+    estimator: str = setting("bernoulli", "MPE-PSN's training estimator: bernoulli (the paper's) or expected",
+                             choices=ESTIMATORS)
     # "bernoulli", as the net is trained, on a fixed evaluation seed (training.evaluate); the
     # expected estimator made the test accuracy of the README run drop by up to 23 points on
     # some CPUs while Bernoulli, refinement and the exact LIF stayed at 100 % (docs/results.md)
-    eval_estimator: str = "bernoulli"
-    refine_steps: int = 0
-    kappa: str = "learned"
-    backend: str = "auto"
-    # optimisation
-    epochs: int = 10
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    schedule: str = "cosine"
-    mixup: float = 0.0  # Beta(alpha, alpha) mixing; 0 = off
-    mixup_prob: float = 0.5
-    # losses
-    lambda_mem: float = 0.01
-    mem_loss_off_epoch: int | None = None  # L_mem is used in epochs [0, this); None = always
-    tet_lamb: float = 1e-3
-    tet_phi: float = 1.0
-    mask_padding: bool = False  # loss and prediction over each sample's true length (zero-padded temporal data)
+    eval_estimator: str = setting("bernoulli", "MPE-PSN's estimator at test time: bernoulli (on a fixed seed, so runs "
+                                               "repeat) or expected", choices=ESTIMATORS)
+    refine_steps: int = setting(0, "MPE-PSN's extra correction passes (T-1 = exact LIF)", INT_AT_LEAST_0)
+    kappa: str = setting("learned", "L_mem step weights", choices=("learned", "uniform"))
+    backend: str = setting("auto", "MPE-PSN kernel", choices=lambda: backends.choices("mpe"))
+
+
+@dataclass
+class OptimisationSection(Section):
+    """How the weights are learnt: epochs, batch, optimiser and schedule, the losses, fine-tuning."""
+
+    title: ClassVar[str] = "optimisation"
+
+    epochs: int = setting(10, "epochs", POSITIVE_INT)
+    batch_size: int = setting(32, "global batch (split over processes)", POSITIVE_INT)
+    optimizer: str = setting("adam", "optimiser", choices=("sgd", "adam", "adamw"))
+    lr: float = setting(1e-3, "learning rate", POSITIVE_NUMBER)
+    momentum: float = setting(0.9, "SGD momentum", Check(lambda v: NUMBER(v) and 0.0 <= v < 1.0, "a number in [0, 1)"))
+    nesterov: bool = setting(False, "SGD with Nesterov momentum", BOOL)
+    weight_decay: float = setting(0.0, "weight decay of weight matrices and kernels", NUMBER_AT_LEAST_0)
+    schedule: str = setting("cosine", "learning-rate schedule: cosine (over epochs) or constant",
+                            choices=("cosine", "constant"))
+    mixup: float = setting(0.0, "mixup Beta(alpha, alpha); 0 = off", Check(
+        NUMBER_AT_LEAST_0, "a number >= 0 (the Beta(alpha, alpha) parameter; 0 = off)"))
+    mixup_prob: float = setting(0.5, "probability of mixup per batch", FRACTION)
+    lambda_mem: float = setting(0.01, "weight of the membrane loss L_mem (0 = off)", FRACTION)
+    mem_loss_off_epoch: int | None = setting(None, "L_mem is used for epochs before this one (none = always)",
+                                             nullable(INT_AT_LEAST_0), null_words=("none", "null", "never"))
+    tet_lamb: float = setting(1e-3, "weight of TET's MSE regulariser", FRACTION)
+    tet_phi: float = setting(1.0, "target of TET's MSE regulariser", NUMBER)
+    mask_padding: bool = setting(False, "loss and prediction over each sample's true length (zero-padded temporal "
+                                        "data such as SHD)", BOOL)
     # closing the deployment gap (training/finetune.py): the last finetune_epochs epochs as the exact LIF
-    finetune_as: str | None = None  # None | "lif"
-    finetune_epochs: int = 0
-    # machinery
-    device: str = "auto"
-    amp: str = "off"  # off | auto | bf16 | fp16
-    compile: bool = False
-    log_fidelity: bool = False  # log MPE-PSN's estimate fidelity on one test batch every epoch (Fig. 3a)
-    seed: int = 0
-    out: str = "runs"
-    name: str | None = None  # run folder name; None: dataset-model-neuron-time
+    finetune_as: str | None = setting(None, "train the last --finetune-epochs epochs as this exact neuron (closes the "
+                                            "deployment gap)", choices=FINETUNE_TARGETS, metavar="NEURON")
+    finetune_epochs: int = setting(0, "how many of the last --epochs to fine-tune (with --finetune-as)", INT_AT_LEAST_0)
+
+
+@dataclass
+class RunSection(Section):
+    """Where and how the run happens: device, precision, seed, the run folder."""
+
+    title: ClassVar[str] = "run"
+
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N", _DEVICE, arg_type="device")
+    amp: str = setting("off", "mixed precision: auto (bf16 on CPU; bf16 or fp16 on CUDA), bf16, fp16, off",
+                       choices=AMP_MODES, const="auto")
+    compile: bool = setting(False, "torch.compile the network", BOOL)
+    log_fidelity: bool = setting(False, "log the estimate's distance to the exact LIF on one test batch each epoch "
+                                        "(plot it with `mpe-psn analyze fidelity --train RUN`)", BOOL)
+    seed: int = setting(0, "run seed", INT_AT_LEAST_0)
+    out: str = setting("runs", "parent folder of run folders", PATH, arg_type="folder_path")
+    name: str | None = setting(None, "run folder name (default: dataset-model-neuron-time)", _RUN_NAME)
+
+
+@dataclass
+class TrainConfig(DataSection, ModelSection, NeuronSection, OptimisationSection, RunSection):
+    """Everything that decides a training run (see docs/training.md for each key).
+
+    The keys of its five :data:`SECTIONS`, read flat: ``config.lr``, ``config.neuron``. It
+    inherits their fields rather than holding five section objects, so that every key is a real
+    attribute (no ``__getattr__`` forwarding, type checkers see it) and the saved JSON keeps the
+    flat form of earlier versions; a section is still the place its keys are declared and checked.
+    """
+
+    SECTIONS: ClassVar[tuple[type[Section], ...]] = (DataSection, ModelSection, NeuronSection, OptimisationSection,
+                                                     RunSection)
 
     # ----------------------------------------------------------------------------------------
     @classmethod
     def keys(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls))
+        """Every config key, section by section."""
+        return tuple(f.name for section in cls.SECTIONS for f in section.settings())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
@@ -103,105 +201,24 @@ class TrainConfig:
         return config
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        return {key: values[key] for key in self.keys()}
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A validated copy with ``changes`` applied (keys checked like ``from_dict``)."""
         return type(self).from_dict({**self.to_dict(), **changes}, source="override")
 
     # ----------------------------------------------------------------------------------------
-    def validate(self, source: str = "config") -> None:
-        """Raise :class:`ConfigError` naming the first key whose value is impossible."""
-        from mpe_psn.functional.checks import ESTIMATORS
-        from mpe_psn.functional.surrogate import SURROGATES
-        from mpe_psn.models import MODELS, NEURONS
-        from mpe_psn.ops import BACKENDS
-        from mpe_psn.utils.device import AMP_MODES
-
-        def fail(key: str, expected: str) -> None:
-            raise ConfigError(f"{source}: config key {key!r} must be {expected}, got {getattr(self, key)!r}")
-
-        def check(key: str, ok: Callable[[Any], bool], expected: str) -> None:
-            try:
-                good = ok(getattr(self, key))
-            except TypeError:
-                good = False
-            if not good:
-                fail(key, expected)
-
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        def is_num(v: Any) -> bool:
-            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-        def is_str(v: Any) -> bool:
-            return isinstance(v, str) and v != ""
-
-        def one_of(*choices: Any) -> Callable[[Any], bool]:
-            return lambda v: v in choices
-
-        from mpe_psn.data.registry import DATASETS, check_dataset_options
-
-        check("dataset", lambda v: v in DATASETS, f"one of {list(DATASETS)}")
-        check("data_dir", lambda v: v is None or is_str(v), "a folder path or null")
-        check("dataset_options", lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a JSON object of options")
-        try:
-            check_dataset_options(self.dataset, self.dataset_options)
-        except ValueError as error:
-            raise ConfigError(f"{source}: config key 'dataset_options' (--data-option): {error}") from None
-        check("cache_dir", lambda v: v is None or is_str(v), "a folder path or null")
-        check("augment", lambda v: isinstance(v, bool), "true or false")
-        check("num_workers", lambda v: is_int(v) and v >= 0, "an int >= 0")
-        check("model", lambda v: v is None or v in MODELS, f"one of {list(MODELS)} or null")
-        check("neuron", one_of(*NEURONS), f"one of {list(NEURONS)}")
-        check("T", lambda v: v is None or (is_int(v) and v >= 1), "a positive int or null")
-        check("input_size", lambda v: v is None or (is_int(v) and v >= 1), "a positive int or null")
-        check("model_options", lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a JSON object of options")
-        if self.model is not None and self.model_options:
-            accepted = MODELS[self.model].options
-            unknown = sorted(set(self.model_options) - set(accepted))
-            if unknown:
-                raise ConfigError(f"{source}: config key 'model_options': model {self.model!r} does not take {unknown}; "
-                                  f"it accepts {list(accepted) or 'none'}")
-        check("tau", lambda v: is_num(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
-        check("surrogate", one_of(*SURROGATES), f"one of {list(SURROGATES)}")
-        check("estimator", one_of(*ESTIMATORS), f"one of {list(ESTIMATORS)}")
-        check("eval_estimator", one_of(*ESTIMATORS), f"one of {list(ESTIMATORS)}")
-        check("refine_steps", lambda v: is_int(v) and v >= 0, "an int >= 0")
-        check("kappa", one_of("learned", "uniform"), "'learned' or 'uniform'")
-        check("backend", one_of(*BACKENDS), f"one of {list(BACKENDS)}")
-        check("epochs", lambda v: is_int(v) and v >= 1, "a positive int")
-        check("batch_size", lambda v: is_int(v) and v >= 1, "a positive int")
-        check("optimizer", one_of("sgd", "adam", "adamw"), "one of ['sgd', 'adam', 'adamw']")
-        check("lr", lambda v: is_num(v) and v > 0, "a positive number")
-        check("momentum", lambda v: is_num(v) and 0.0 <= v < 1.0, "a number in [0, 1)")
-        check("nesterov", lambda v: isinstance(v, bool), "true or false")
-        check("weight_decay", lambda v: is_num(v) and v >= 0, "a number >= 0")
-        check("schedule", one_of("cosine", "constant"), "'cosine' or 'constant'")
-        check("mixup", lambda v: is_num(v) and v >= 0, "a number >= 0 (the Beta(alpha, alpha) parameter; 0 = off)")
-        check("mixup_prob", lambda v: is_num(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
-        check("lambda_mem", lambda v: is_num(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
-        check("mem_loss_off_epoch", lambda v: v is None or (is_int(v) and v >= 0), "an int >= 0 or null")
-        check("tet_lamb", lambda v: is_num(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
-        check("tet_phi", is_num, "a number")
-        check("mask_padding", lambda v: isinstance(v, bool), "true or false")
-        from mpe_psn.training.finetune import finetune_error
-
-        bad = finetune_error(self.finetune_as, self.finetune_epochs, self.epochs, self.neuron)
+    @classmethod
+    def check(cls, values: Any, source: str = "config") -> None:
+        """Each section checks its keys, then the rules across sections (fine-tuning needs an
+        MPE-PSN network and at most ``epochs`` epochs)."""
+        for section in cls.SECTIONS:
+            section.check(values, source)
+        bad = finetune_error(values.finetune_as, values.finetune_epochs, values.epochs, values.neuron)
         if bad is not None:
-            fail(*bad)
-        check("device", lambda v: v in ("auto", "cpu", "cuda") or (isinstance(v, str) and v.startswith("cuda:") and v[5:].isdigit()),
-              "'auto', 'cpu', 'cuda' or 'cuda:N'")
-        check("amp", one_of(*AMP_MODES), f"one of {list(AMP_MODES)}")
-        check("compile", lambda v: isinstance(v, bool), "true or false")
-        check("log_fidelity", lambda v: isinstance(v, bool), "true or false")
-        check("seed", lambda v: is_int(v) and v >= 0, "an int >= 0")
-        check("out", is_str, "a folder path")
-        check("name", lambda v: v is None or (is_str(v) and "/" not in v and "\\" not in v and v not in (".", "..")),
-              "a folder name without slashes, or null")
-        if self.model == "dvsgesture-net" and self.input_size is not None and self.input_size < 32:
-            fail("input_size", "at least 32 for the DVS-Gesture net (five 2x poolings)")
+            key, expected = bad
+            raise ConfigError(f"{source}: config key {key!r} must be {expected}, got {getattr(values, key)!r}")
 
     # ----------------------------------------------------------------------------------------
     def neuron_options(self) -> dict[str, Any]:
@@ -213,7 +230,7 @@ class TrainConfig:
                 "kappa": self.kappa, "backend": self.backend,
             }
         if self.neuron == "lif":
-            return {"tau": self.tau, "surrogate": self.surrogate}
+            return {"tau": self.tau, "surrogate": self.surrogate, "backend": self.backend}
         if self.neuron == "psn":
             return {"surrogate": self.surrogate}
         return {"tau": self.tau}

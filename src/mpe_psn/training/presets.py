@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mpe_psn.training.checkpoint import checkpoint_path, load_checkpoint
 from mpe_psn.training.config import ConfigError, TrainConfig
 
 __all__ = ["PRESET_DIR", "list_presets", "load_preset", "resolve_config"]
@@ -72,11 +73,15 @@ def load_preset(name_or_path: "str | os.PathLike[str]") -> dict[str, Any]:
 MERGED_KEYS = ("dataset_options", "model_options")
 
 
-def resolve_config(preset: "str | os.PathLike[str] | None" = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+def resolve_config(preset: "str | os.PathLike[str] | None" = None, overrides: dict[str, Any] | None = None,
+                   resume: "str | os.PathLike[str] | None" = None) -> TrainConfig:
     """Defaults < preset < overrides. Without a preset, the dataset's built-in preset applies if any.
     The option dicts (:data:`MERGED_KEYS`) merge key by key: ``--model-option hidden=128`` keeps
-    the preset's depth."""
+    the preset's depth. With ``resume`` (a run folder or checkpoint), the run's saved config takes
+    the preset's place (and a preset is an error)."""
     overrides = dict(overrides or {})
+    if resume is not None:
+        return _resumed_config(resume, preset, overrides)
     unknown = [key for key in overrides if key not in TrainConfig.keys()]
     if unknown:
         TrainConfig.from_dict({unknown[0]: overrides[unknown[0]]}, source="command line")  # raises, naming the key
@@ -89,3 +94,11 @@ def resolve_config(preset: "str | os.PathLike[str] | None" = None, overrides: di
             overrides[key] = {**values[key], **overrides[key]}
     values.update(overrides)
     return TrainConfig.from_dict(values, source=f"preset {preset} + command line" if preset is not None else "command line")
+
+
+def _resumed_config(resume: "str | os.PathLike[str]", preset: "str | os.PathLike[str] | None",
+                    overrides: dict[str, Any]) -> TrainConfig:
+    saved = load_checkpoint(checkpoint_path(resume, prefer="last.pt"))["config"]
+    if preset is not None:
+        raise ConfigError("--resume continues a run with its saved settings; drop --preset (flags such as --epochs still apply)")
+    return TrainConfig.from_dict({**saved, **overrides}, source=f"resumed config of {resume}")

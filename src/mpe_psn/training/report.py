@@ -17,7 +17,7 @@ from mpe_psn.training.checkpoint import CheckpointError, checkpoint_path, load_m
 from mpe_psn.training.config import ConfigError
 from mpe_psn.training.evaluate import EvalResult, evaluate, set_eval_estimator
 
-__all__ = ["evaluate_checkpoint", "summarize", "plot_confusion"]
+__all__ = ["evaluate_checkpoint", "format_report", "summarize", "plot_confusion"]
 
 
 def summarize(results: Sequence[EvalResult], class_names: Sequence[str]) -> dict[str, Any]:
@@ -152,3 +152,21 @@ def evaluate_checkpoint(
         plot_confusion(report["confusion"], info.class_names, png, title)
         report["confusion_png"] = str(png)
     return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report of :func:`evaluate_checkpoint` as the lines ``mpe-psn eval`` prints: the accuracy
+    (with its spread over seeds), one line per class, the confusion PNG."""
+    spread = ""
+    if report["runs"] > 1:
+        spread = (f" +- {100 * report['accuracy_std']:.2f} (sd over {report['runs']} seeds; "
+                  f"min {100 * report['accuracy_min']:.2f}, max {100 * report['accuracy_max']:.2f})")
+    estimator = f", estimator {report['estimator']}" if report["estimator"] else ""
+    lines = [f"{report['model']} / {report['neuron']} (T = {report['T']}{estimator}) on {report['dataset']} "
+             f"{report['split']} ({report['samples']} samples): accuracy {100 * report['accuracy']:.2f}%{spread}"]
+    width = max(len(name) for name in report["per_class_accuracy"])
+    for name, acc in report["per_class_accuracy"].items():
+        lines.append(f"  {name:<{width}}  {'-' if acc is None else f'{100 * acc:6.2f}%'}")
+    if report["confusion_png"]:
+        lines.append(f"confusion matrix: {report['confusion_png']}")
+    return "\n".join(lines)

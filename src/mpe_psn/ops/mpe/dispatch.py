@@ -1,295 +1,229 @@
-"""Choose the implementation of the MPE-PSN layer and call it.
+"""Choose the implementation of the MPE-PSN layer and call it: MPE-PSN's policy on the shared
+backend registry (``ops/registry.py``) and fallback (``ops/fallback.py``).
 
-``backend`` is one of ``"auto"``, ``"reference"``, ``"triton"``, ``"cpu"``:
+``backend`` is one of :data:`BACKENDS`: ``"auto"``, ``"reference"`` or a fused backend
+registered for op ``"mpe"`` (``ops/mpe/backends.py``: ``"cpu"``, ``"triton"``):
 
-* ``"auto"``: the environment variable ``MPE_PSN_BACKEND`` if set, else ``"triton"`` for CUDA
-  tensors when Triton imports, ``"cpu"`` (numba) for CPU tensors when numba imports, else the
-  reference (``mpe_psn.functional``).
-* an explicit fused backend that cannot run here (Triton on a CPU tensor outside the Triton
-  interpreter, numba missing, the CPU kernel on a CUDA tensor) falls back to the reference
-  with a one-time warning, never silently to something slower.
-* whatever the backend, a per-channel threshold (more than one value) and, on Triton, more
-  than 2**31 - 1 neurons per time step run the reference, with a one-time warning (the
-  kernels take one scalar threshold and an int32 neuron count; ``T * N`` may pass 2**31).
+* ``"auto"``: the environment variable ``MPE_PSN_BACKEND`` if set, else the first fused backend
+  that runs on the data's device and dtype (the numba kernel for CPU tensors, Triton for CUDA
+  tensors), else the reference (``mpe_psn.functional``).
+* a fused backend named by the caller (or by ``MPE_PSN_BACKEND``) that cannot run on the
+  device or dtype (Triton on a CPU tensor outside the Triton interpreter, numba missing, the
+  CPU kernel on a CUDA tensor, float64 on Triton) is an error
+  (:class:`~mpe_psn.ops.registry.BackendUnavailable`, a ``ValueError``) naming why and what
+  runs there. It never falls back silently.
+* limits of one call, whatever the backend: a per-channel threshold (more than one value) and,
+  on Triton, more than 2**31 - 1 neurons per time step run the reference, with a one-time
+  warning (the kernels take one scalar threshold and an int32 neuron count; ``T * N`` may
+  pass 2**31); an empty input runs the reference.
 * never break a user: under ``"auto"`` (without ``MPE_PSN_BACKEND``) a fused kernel that fails
   to compile or launch is tried once on a small probe per setting (backend, device, dtype,
-  estimator, refinement, surrogate) before it runs a real layer. A failure there or in a real
-  forward sends *that setting only* to the reference for the rest of the process, with one
-  warning naming the error, what is now slower and how to see the error raised; every other
-  setting keeps its fused kernel (:func:`fallbacks` lists the settings that fell back). The
-  probe runs with gradients on even under ``torch.no_grad()`` or ``torch.inference_mode()``,
-  so evaluating a model never costs its training steps the fused path. A backend named by the
-  caller (or the environment variable) raises instead. Inside ``torch.compile`` nothing is
-  caught (the probe ran in eager mode).
+  estimator, refinement, surrogate: :func:`_setting_key`) before it runs a real layer. A
+  failure there or in a real forward sends *that setting only* to the reference for the rest
+  of the process, with one warning naming the error (``ops.fallback.guarded``;
+  :func:`fallbacks` lists the settings that fell back). The probe runs with gradients on even
+  under ``torch.no_grad()`` or ``torch.inference_mode()``, so evaluating a model never costs its
+  training steps the fused path. Inside ``torch.compile`` nothing is caught.
 
 The path taken is logged once per (request, device type) at INFO on ``logging.getLogger("mpe_psn")``
 (by the first eager call: inside ``torch.compile`` a logger call would break the graph).
+
+Per call the fused path reads nothing on the host and dispatches few torch ops: the seed is one
+``randint`` on the data's device (from ``generator`` or the device's default generator, so
+``torch.manual_seed`` reproduces a run), a float threshold is a cached 0-dim tensor, and kappa,
+the threshold and the seed reach the kernels as memory. Once a call signature (request,
+device, dtype, estimator, refinement, surrogate, tau, which optional tensors) has run fused,
+its decisions are kept (``_plans``): later eager calls with it go straight to the kernels, and
+only an exception sends one back through the whole policy above.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import warnings
 
 import torch
 
-from mpe_psn.functional.mpe import MPEResult, check_mpe_args, kappa_weighted_mean, membrane_loss_terms, mpe_psn_unchecked
+from mpe_psn.functional.mpe import MPEResult, check_mpe_args, membrane_loss_terms, mpe_psn_unchecked
 from mpe_psn.functional.surrogate import Surrogate, get_surrogate
+from mpe_psn.ops import registry
+from mpe_psn.ops.fallback import failed as fallback_failed
+from mpe_psn.ops.fallback import fallbacks, guarded, warn_once
+from mpe_psn.ops.mpe.backends import OP
+from mpe_psn.ops.mpe.codes import EST_HASH, EST_NOISE, ESTIMATOR_NAMES, SURROGATE_CODES, SURROGATE_NAMES, estimator_code
+from mpe_psn.ops.mpe.noise import draw_seed
+from mpe_psn.ops.mpe.op import Setting, potentials, run_layer, setting
 
-BACKENDS = ("auto", "reference", "triton", "cpu")
-ENV_VAR = "MPE_PSN_BACKEND"
+__all__ = ["BACKENDS", "fallbacks", "mpe_psn", "mpe_psn_layer", "mpe_psn_potentials", "resolve_backend"]
+
+#: every name a caller may pass: "auto", "reference", then the registered fused backends
+BACKENDS = registry.choices(OP)
+ENV_VAR = registry.ENV_VAR
 #: the Triton kernels' neuron count per step is an int32
 MAX_NEURONS = 2**31 - 1
 
 logger = logging.getLogger("mpe_psn")
+#: (request, env value, device, dtype) -> (chosen, strict) of eager calls
+_routes: dict[tuple, tuple[str, bool]] = {}
 _logged: set[tuple[str, str, str]] = set()
-_warned: set[str] = set()
-#: settings (as in ``_probed``) that failed under "auto" in this process -> the error, one line
-_failed: dict[tuple, str] = {}
-#: settings whose probe (a small forward + backward) passed: (backend, device, dtype, codes...)
-_probed: set[tuple] = set()
+#: (value, device) -> the 0-dim float32 tensor of a threshold given as a number (eager calls)
+_thresholds: dict[tuple[float, torch.device], torch.Tensor] = {}
+#: call signature (:func:`_signature`) -> (setting, strict) of a signature that ran fused
+_plans: dict[tuple, tuple[Setting, bool]] = {}
+#: ``os.environ``'s own mapping, read without encoding the name on every call (eager calls)
+_ENVIRON = getattr(os.environ, "_data", None)
+_ENV_KEY = os.environ.encodekey(ENV_VAR) if hasattr(os.environ, "encodekey") else ENV_VAR
 
 
-_status: dict[str, tuple] = {}  # a plain dict (not lru_cache) so torch.compile traces through
+def _requested_env() -> "str | bytes | None":
+    """The raw value of ``MPE_PSN_BACKEND`` (None when unset); a key, not parsed."""
+    if _ENVIRON is None or torch.compiler.is_compiling():
+        return os.environ.get(ENV_VAR)
+    return _ENVIRON.get(_ENV_KEY)
 
 
-def triton_status() -> tuple[bool, bool, str]:
-    """``(importable, interpreted, reason)`` for the Triton kernels (imported once)."""
-    if "triton" not in _status:
-        try:
-            from mpe_psn.ops.mpe import triton_kernels
+def resolve_backend(backend: str, device: "torch.device | str", dtype: torch.dtype = torch.float32) -> str:
+    """The concrete backend (``"reference"`` or a fused one) for tensors on ``device`` of ``dtype``.
 
-            _status["triton"] = (True, triton_kernels.INTERPRETED, "")
-        except Exception as error:  # ImportError, or a broken Triton install
-            _status["triton"] = (False, False, f"Triton is not importable ({type(error).__name__}: {error})")
-    return _status["triton"]
-
-
-def cpu_status() -> tuple[bool, str]:
-    """``(importable, reason)`` for the numba CPU kernels (imported once)."""
-    if "cpu" not in _status:
-        try:
-            from mpe_psn.ops.mpe import cpu_host  # noqa: F401
-
-            _status["cpu"] = (True, "")
-        except Exception as error:
-            _status["cpu"] = (False, f"the CPU kernel needs numba ({type(error).__name__}: {error}); pip install numba")
-    return _status["cpu"]
-
-
-def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        warnings.warn(message, RuntimeWarning, stacklevel=5)
-        logger.warning(message)
-
-
-def _unavailable(backend: str, device: torch.device) -> str | None:
-    """Why ``backend`` cannot run on ``device`` (None if it can)."""
-    if backend == "triton":
-        ok, interpreted, reason = triton_status()
-        if not ok:
-            return reason
-        if device.type == "cpu" and not interpreted:
-            return "the Triton kernels need a CUDA tensor (or TRITON_INTERPRET=1 set before import, for tests)"
-        if device.type not in ("cpu", "cuda"):
-            return f"the Triton kernels do not run on {device.type} tensors"
-        return None
-    if backend == "cpu":
-        ok, reason = cpu_status()
-        if not ok:
-            return reason
-        if device.type != "cpu":
-            return f"the 'cpu' kernel runs on CPU tensors, got a {device.type} tensor; use 'triton' or 'auto'"
-    return None
-
-
-def _auto_choice(device: torch.device) -> str:
-    """What "auto" runs on ``device``: the fused kernel of that device unless it is missing.
-
-    A setting whose kernel failed is sent to the reference by :func:`_guarded`, not here: one
-    failed setting does not cost the others their fused path.
+    Raises ``ValueError`` for an unknown name and :class:`~mpe_psn.ops.registry.BackendUnavailable`
+    for a named backend that cannot run there.
     """
-    if device.type == "cuda" and _unavailable("triton", device) is None:
-        return "triton"
-    if device.type == "cpu" and _unavailable("cpu", device) is None:
-        return "cpu"
-    return "reference"
+    return _route(backend, torch.device(device), dtype)[0]
 
 
-def fallbacks() -> dict[str, str]:
-    """The settings that fell back to the reference under ``"auto"`` in this process.
-
-    ``{"triton cuda:0 float32 bernoulli passes=1 triangular": "RuntimeError: ...", ...}``; empty
-    when every call so far ran its fused kernel. Benchmarks record it next to their timings.
-    """
-    return {_describe(key): reason for key, reason in _failed.items()}
-
-
-def _setting(chosen: str, x: torch.Tensor, code: int, passes: int, surrogate_code: int) -> tuple:
-    """The key of one kernel setting: what a probe compiles and a fallback applies to."""
-    return (chosen, x.device, x.dtype, code, min(passes, 3), surrogate_code)
-
-
-def _describe(key: tuple) -> str:
-    from mpe_psn.ops.mpe import passes as P
-
-    chosen, device, dtype, code, passes, surrogate_code = key
-    estimator = {P.EST_HASH: "bernoulli", P.EST_NOISE: "bernoulli(noise)", P.EST_EXPECTED: "expected"}.get(code, code)
-    surrogate = {c: n for n, c in P.SURROGATE_CODES.items()}.get(surrogate_code, surrogate_code)
-    return f"{chosen} {device} {str(dtype).replace('torch.', '')} {estimator} passes={passes} {surrogate}"
-
-
-def resolve_backend(backend: str, device: "torch.device | str") -> str:
-    """The concrete backend (``"reference"``, ``"triton"`` or ``"cpu"``) for tensors on ``device``."""
-    return _resolve(backend, device)[0]
-
-
-def _resolve(backend: str, device: "torch.device | str") -> tuple[str, bool]:
-    """``(chosen, strict)``: strict when the caller (or ``MPE_PSN_BACKEND``) named the backend."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
-    device = torch.device(device)
-    requested = backend
-    if backend == "auto":
-        backend = os.environ.get(ENV_VAR, "").strip().lower() or "auto"
-        if backend not in BACKENDS:
-            raise ValueError(f"{ENV_VAR}={backend!r} is not one of {list(BACKENDS)}; unset it or pick one of those")
-        if backend != "auto":
-            requested = f"{ENV_VAR}={backend}"
-    strict = backend != "auto"
-    if backend == "auto":
-        chosen = _auto_choice(device)
-    elif backend == "reference":
-        chosen = "reference"
-    else:
-        reason = _unavailable(backend, device)
-        if reason is None:
-            chosen = backend
-        else:
-            _warn_once(
-                f"{backend}/{device.type}",
-                f"MPE-PSN backend {backend!r} is unavailable for {device.type} tensors: {reason}. "
-                f"Falling back to the reference implementation (slower); pass backend='auto' to pick "
-                f"the fastest available path.",
-            )
-            chosen = "reference"
-    key = (requested, device.type, chosen)
-    if key not in _logged and not torch.compiler.is_compiling():  # a logger call breaks the graph
-        _logged.add(key)
-        logger.info("MPE-PSN layer: %s path for %s tensors (requested %s)", chosen, device.type, requested)
-    return chosen, strict
+def _route(backend: str, device: torch.device, dtype: torch.dtype) -> tuple[str, bool]:
+    """``(chosen, strict)`` (``registry.select``), remembered per request, device and dtype."""
+    key = (backend, _requested_env() if backend == registry.AUTO else None, device, dtype)
+    route = _routes.get(key)
+    if route is None:
+        route = registry.select(OP, backend, device, dtype)
+        if not torch.compiler.is_compiling():  # a logger call breaks the graph; log from an eager call
+            _routes[key] = route
+            env = os.environ.get(ENV_VAR, "").strip().lower()
+            requested = backend if backend != registry.AUTO or not env else f"{ENV_VAR}={env}"
+            if (requested, device.type, route[0]) not in _logged:
+                _logged.add((requested, device.type, route[0]))
+                logger.info("MPE-PSN layer: %s path for %s tensors (requested %s)", route[0], device.type, requested)
+    return route
 
 
 def _fused_or_reference(x: torch.Tensor, threshold, backend: str) -> tuple[str, bool]:
     """Resolve, then check the limits of the fused kernels for this call: ``(chosen, strict)``."""
-    chosen, strict = _resolve(backend, x.device)
-    if chosen == "reference":
+    chosen, strict = _route(backend, x.device, x.dtype)
+    if chosen == registry.REFERENCE:
         return chosen, strict
     if isinstance(threshold, torch.Tensor) and threshold.numel() != 1:
-        _warn_once(
-            "threshold-shape",
+        warn_once(
+            "mpe threshold-shape",
             f"the fused MPE-PSN kernels take one scalar threshold, got shape {tuple(threshold.shape)}; "
             f"using the reference implementation for this layer",
         )
-        return "reference", strict
+        return registry.REFERENCE, strict
     if chosen == "triton" and x.numel() // max(x.shape[0], 1) > MAX_NEURONS:
-        _warn_once(
-            "too-large",
+        warn_once(
+            "mpe too-large",
             f"the Triton MPE-PSN kernels take up to {MAX_NEURONS} neurons per time step, got "
             f"{x.numel() // x.shape[0]} (input shape {tuple(x.shape)}); using the reference implementation",
         )
-        return "reference", strict
+        return registry.REFERENCE, strict
     if x.numel() == 0:
-        return "reference", strict
+        return registry.REFERENCE, strict
     return chosen, strict
 
 
-def _give_up(key: tuple, error: BaseException) -> None:
-    """Record that one setting failed under "auto" and warn once for it, naming the error."""
-    reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-    _failed[key] = reason
-    chosen = key[0]
-    _warn_once(
-        f"failed/{key}",
-        f"the fused MPE-PSN kernel failed for {_describe(key)} ({reason}); backend='auto' runs layers "
-        f"with this setting on the reference implementation from now on (several times slower; other "
-        f"settings keep their fused kernel). Pass backend={chosen!r} to see the error raised, and "
-        f"mpe_psn.ops.fallbacks() lists the settings that fell back",
-    )
+def _setting_key(s: Setting, x: torch.Tensor) -> tuple:
+    """The key of one kernel setting: what a probe compiles and a fallback applies to."""
+    return (s.backend, x.device, x.dtype, s.cfg.est_mode, min(s.passes, 3), s.cfg.surrogate)
 
 
-def _guarded(chosen: str, strict: bool, fused, reference, probe_args: tuple | None):
-    """Run ``fused()``; under "auto", fall back to ``reference()`` if it (or its probe) fails,
-    for this setting only."""
-    if strict or torch.compiler.is_compiling():
-        return fused()
-    key = _setting(chosen, *probe_args[:4]) if probe_args is not None else (chosen,)
-    if key in _failed:
-        return reference()
-    try:
-        if probe_args is not None:
-            _probe(key, *probe_args)
-        return fused()
-    except torch.cuda.OutOfMemoryError:
-        raise  # the reference needs more memory, not less
-    except Exception as error:  # a compile or launch failure of the fused kernels
-        _give_up(key, error)
-        return reference()
+def _describe(key: tuple) -> str:
+    chosen, device, dtype, code, passes, surrogate_code = key
+    estimator, surrogate = ESTIMATOR_NAMES.get(code, code), SURROGATE_NAMES.get(surrogate_code, surrogate_code)
+    return f"{chosen} {device} {str(dtype).replace('torch.', '')} {estimator} passes={passes} {surrogate}"
 
 
-def _probe(key: tuple, x: torch.Tensor, code: int, passes: int, surrogate_code: int, alpha: float, tau: float) -> None:
-    """Forward and backward of the fused op on a small input with this call's setting
-    (``key``, from :func:`_setting`), once.
+def _probe(s: Setting, x: torch.Tensor) -> None:
+    """Forward and backward of the fused op on a small input with this call's setting, once.
 
     The same kernel specialisations as the real layer (dtype, estimator, refinement passes,
     surrogate) compile and launch here, so a failure in the backward surfaces before the
     real forward, while a fallback is still possible. Raises what the kernels raise.
     """
-    if key in _probed:
-        return
-    chosen = key[0]
-    from mpe_psn.ops.mpe import passes as P
-    from mpe_psn.ops.mpe.op import layer
-
     T, N = 4, 1031  # more than one program, and N not a multiple of any block
     # inference_mode(False): under torch.inference_mode() enable_grad alone still makes
     # inference tensors, which cannot require grad, and the probe's backward would fail
     with torch.inference_mode(False), torch.enable_grad():
         xp = torch.linspace(-2.0, 3.0, T * N, device=x.device).reshape(T, N).to(x.dtype).requires_grad_(True)
-        noise = torch.rand(T, N, device=x.device) if code == P.EST_NOISE else None
+        noise = torch.rand(T, N, device=x.device) if s.cfg.est_mode == EST_NOISE else None
         theta = torch.ones((), dtype=torch.float32, device=x.device, requires_grad=True)
-        spikes, step_err, _ = layer(xp, theta, torch.zeros((), dtype=torch.int64), noise, tau, code, min(passes, 3),
-                                    surrogate_code, alpha, chosen)
-        torch.autograd.grad(spikes.float().sum() + step_err.sum(), [xp, theta])
-    _probed.add(key)
+        kappa = torch.full((T,), 0.5, device=x.device, requires_grad=True)
+        seed = torch.zeros((), dtype=torch.int64, device=x.device) if s.cfg.est_mode == EST_HASH else None
+        probe = setting(s.backend, s.cfg.est_mode, min(s.passes, 3), s.cfg.surrogate, s.cfg.alpha, s.cfg.tau,
+                        s.kappa_softmax)
+        spikes, mem_loss = run_layer(xp, theta, kappa, noise, seed, probe)
+        torch.autograd.grad(spikes.float().sum() + mem_loss, [xp, theta, kappa])
 
 
-def _op_args(x, threshold, tau, estimator, refine_steps, noise, surrogate: Surrogate, generator):
-    """Tensors and codes for the custom ops; draws the sample's seed when one is needed."""
-    from mpe_psn.ops.mpe import passes as P
-    from mpe_psn.ops.mpe.noise import draw_seed
-
-    if not isinstance(threshold, torch.Tensor):
-        threshold = torch.tensor(float(threshold), dtype=torch.float32, device=x.device)
-    threshold = threshold.to(device=x.device, dtype=torch.float32).reshape(())
-    if estimator == "expected":
-        code, seed = P.EST_EXPECTED, torch.zeros((), dtype=torch.int64)
-    elif noise is not None:
-        code, seed = P.EST_NOISE, torch.zeros((), dtype=torch.int64)
-        noise = noise.to(torch.float32).contiguous()
-    else:
-        code, seed = P.EST_HASH, draw_seed(generator)
-    passes = 1 + min(refine_steps, x.shape[0] - 1)
-    x = x.contiguous()
-    return (x, threshold, seed, noise if code == P.EST_NOISE else None, float(tau), code, passes,
-            P.SURROGATE_CODES[surrogate.name], float(surrogate.alpha))
+def _threshold_tensor(threshold: "float | torch.Tensor", device: torch.device) -> torch.Tensor:
+    """The threshold as the kernels take it: a 0-dim float32 tensor on ``device`` (gradients
+    flow back through the conversion). A number becomes a cached constant in eager mode."""
+    if isinstance(threshold, torch.Tensor):
+        if threshold.dtype == torch.float32 and threshold.dim() == 0 and threshold.device == device:
+            return threshold
+        return threshold.to(device=device, dtype=torch.float32).reshape(())
+    if torch.compiler.is_compiling():
+        return torch.full((), float(threshold), dtype=torch.float32, device=device)
+    key = (float(threshold), device)
+    found = _thresholds.get(key)
+    if found is None:
+        if len(_thresholds) >= 256:  # callers keep their own reference: clearing frees nothing in use
+            _thresholds.clear()
+        with torch.inference_mode(False):  # a normal tensor, which a later training call may save
+            found = _thresholds[key] = torch.full((), key[0], dtype=torch.float32, device=device)
+    return found
 
 
-def _probe_args(args: tuple) -> tuple:
-    x, _, _, _, tau, code, passes, surrogate_code, alpha = args
-    return (x, code, passes, surrogate_code, alpha, tau)
+def _kappa_tensor(kappa: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """kappa as the kernels take it: float32 [T], contiguous, on x's device (None: uniform)."""
+    if kappa is None:
+        return None
+    T = x.shape[0]
+    if kappa.shape != (T,):
+        raise ValueError(f"kappa must have one weight per time step, shape ({T},), got {tuple(kappa.shape)}")
+    if kappa.dtype != torch.float32 or kappa.device != x.device:
+        kappa = kappa.to(device=x.device, dtype=torch.float32)
+    return kappa.contiguous()
+
+
+def _setting_of(x, estimator, refine_steps, noise, surrogate: Surrogate, chosen: str, tau, kappa_softmax=False) -> Setting:
+    """The kernel setting of one fused call."""
+    return setting(chosen, estimator_code(estimator, noise is not None), 1 + min(refine_steps, x.shape[0] - 1),
+                   SURROGATE_CODES[surrogate.name], float(surrogate.alpha), float(tau), kappa_softmax)
+
+
+def _prepare(s: Setting, x, threshold, kappa, noise, generator, reuse_seed: bool = False):
+    """The tensors of one fused call as the kernels take them: ``(x, threshold, kappa, noise, seed)``.
+
+    ``reuse_seed``: the layer reads its seed only in the forward (``Setting.seed_read_once``), so
+    it is drawn into this thread's seed buffer (eager calls)."""
+    code = s.cfg.est_mode
+    noise = noise.to(torch.float32).contiguous() if code == EST_NOISE else None
+    seed = draw_seed(generator, x.device, reuse_seed) if code == EST_HASH else None
+    return x.contiguous(), _threshold_tensor(threshold, x.device), _kappa_tensor(kappa, x), noise, seed
+
+
+def _signature(backend, x, estimator, refine_steps, noise, surrogate, tau, kappa, kappa_logits) -> tuple:
+    """What the decisions of a call depend on, besides values (see ``_plans``)."""
+    return (backend, _requested_env() if backend == registry.AUTO else None, x.device, x.dtype, estimator,
+            refine_steps, x.shape[0] if refine_steps else 0, surrogate, tau, noise is None, kappa is None,
+            kappa_logits is None)
+
+
+def _fast_path_fits(x: torch.Tensor, threshold) -> bool:
+    """The per-call limits (``_fused_or_reference``) that depend on values: the fast path runs
+    only calls within them (a Triton layer past 2**31 neurons never gets a plan)."""
+    return 0 < x.numel() <= MAX_NEURONS * x.shape[0] and (not isinstance(threshold, torch.Tensor) or
+                                                        threshold.numel() == 1) and not torch.compiler.is_compiling()
 
 
 def mpe_psn_potentials(
@@ -315,12 +249,18 @@ def mpe_psn_potentials(
     def reference() -> MPEResult:
         return mpe_psn_unchecked(x, threshold, tau, estimator, refine_steps, noise, surrogate, generator)
 
-    if chosen == "reference":
+    if chosen == registry.REFERENCE:
         return reference()
-    from mpe_psn.ops.mpe.op import potentials
+    s = _setting_of(x, estimator, refine_steps, noise, surrogate, chosen, tau)
+    xc, theta, _, noise_c, seed = _prepare(s, x, threshold, None, noise, generator)
+    key = _setting_key(s, xc)
 
-    args = _op_args(x, threshold, tau, estimator, refine_steps, noise, surrogate, generator)
-    return _guarded(chosen, strict, lambda: MPEResult(*potentials(*args, chosen)), reference, _probe_args(args))
+    def fused() -> MPEResult:
+        c = s.cfg
+        return MPEResult(*potentials(xc, theta, seed, noise_c, c.tau, c.est_mode, s.passes, c.surrogate, c.alpha,
+                                     s.backend))
+
+    return guarded(OP, key, lambda: _describe(key), strict, fused, reference, lambda: _probe(s, xc))
 
 
 def mpe_psn(
@@ -354,6 +294,7 @@ def mpe_psn_layer(
     tau: float = 0.25,
     kappa: torch.Tensor | None = None,
     *,
+    kappa_logits: torch.Tensor | None = None,
     estimator: str = "bernoulli",
     refine_steps: int = 0,
     noise: torch.Tensor | None = None,
@@ -364,30 +305,53 @@ def mpe_psn_layer(
     """What a network layer needs: ``(spikes, L_mem)``.
 
     ``L_mem = mean over all elements of kappa[t] * (vhat - V)**2`` (kappa [T], or None for
-    uniform 1/T; :func:`mpe_psn.functional.kappa_weighted_mean`). Fused paths never store vhat
-    or V: the op returns the per-step mean squared error and the backward recomputes
-    everything from ``x`` and the seed. Gradients reach ``x``, ``threshold`` (tensor) and ``kappa``.
+    uniform 1/T; :func:`mpe_psn.functional.kappa_weighted_mean`). ``kappa_logits`` [T] instead
+    of ``kappa``: the weights are their softmax (a learned kappa, as ``MPEPSN`` keeps it), taken
+    inside the fused layer. Fused paths never store vhat or V: the kernels reduce the membrane
+    loss (``ops/mpe/passes.py``) and the backward recomputes everything from ``x`` and the
+    seed. Gradients reach ``x``, ``threshold`` (tensor) and ``kappa`` (or ``kappa_logits``).
     """
     if isinstance(tau, torch.Tensor) or not isinstance(tau, (int, float)):
         raise TypeError(
             f"tau must be a number (the decay factor), got {type(tau).__name__}; the argument order is "
             f"mpe_psn_layer(x, threshold, tau, kappa, ...)"
         )
+    if kappa_logits is not None and kappa is not None:
+        raise ValueError("pass kappa (weights) or kappa_logits (their softmax weighs the steps), not both")
+    signature = _signature(backend, x, estimator, refine_steps, noise, surrogate, tau, kappa, kappa_logits)
+    plan = _plans.get(signature)
+    if plan is not None and _fast_path_fits(x, threshold):
+        s, strict = plan
+        try:
+            return run_layer(*_prepare(s, x, threshold, kappa if kappa_logits is None else kappa_logits, noise,
+                                       generator, s.seed_read_once), s)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception:
+            if strict:
+                raise
+            # a failure under "auto": the whole policy below decides (and records the fallback)
     surrogate = get_surrogate(surrogate)
     chosen, strict = _fused_or_reference(x, threshold, backend)
 
     def reference() -> tuple[torch.Tensor, torch.Tensor]:
         result = mpe_psn_unchecked(x, threshold, tau, estimator, refine_steps, noise, surrogate, generator)
-        return result.spikes, membrane_loss_terms(result.v_hat, result.v, kappa)
+        weights = torch.softmax(kappa_logits, dim=0) if kappa_logits is not None else kappa
+        return result.spikes, membrane_loss_terms(result.v_hat, result.v, weights)
 
-    if chosen == "reference":
+    if chosen == registry.REFERENCE:
         return reference()
-    from mpe_psn.ops.mpe.op import run_layer
-
-    args = _op_args(x, threshold, tau, estimator, refine_steps, noise, surrogate, generator)
-
-    def fused() -> tuple[torch.Tensor, torch.Tensor]:
-        spikes, step_err, _ = run_layer(*args, chosen)
-        return spikes, kappa_weighted_mean(step_err, kappa)
-
-    return _guarded(chosen, strict, fused, reference, _probe_args(args))
+    softmax = kappa_logits is not None
+    s = _setting_of(x, estimator, refine_steps, noise, surrogate, chosen, tau, softmax)
+    xc, theta, weights, noise_c, seed = _prepare(s, x, threshold, kappa_logits if softmax else kappa, noise, generator,
+                                                 s.seed_read_once and not torch.compiler.is_compiling())
+    key = _setting_key(s, xc)
+    result = guarded(OP, key, lambda: _describe(key), strict, lambda: run_layer(xc, theta, weights, noise_c, seed, s),
+                     reference, lambda: _probe(s, xc))
+    if fallback_failed(OP, key):
+        _plans.pop(signature, None)
+    elif _fast_path_fits(x, threshold):
+        if len(_plans) >= 256:  # many signatures (surrogates made per call, say): start over
+            _plans.clear()
+        _plans[signature] = (s, strict)
+    return result

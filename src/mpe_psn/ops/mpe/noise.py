@@ -21,35 +21,65 @@ elements get their own key. Indices are int64 in every backend (see :func:`hash_
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
-__all__ = ["M1", "M2", "MASK32", "KEY_STEP", "seed_keys", "hash_index", "hash_uniform", "draw_seed"]
+__all__ = ["M1", "M2", "MASK32", "KEY_STEP", "SPLITMIX", "SEED_BOUND", "seed_keys", "hash_index", "hash_uniform",
+           "draw_seed"]
 
 M1 = 0x7FEB352D
 M2 = 0x846CA68B
 MASK32 = 0xFFFFFFFF
 KEY_STEP = 0x9E3779B9  # the key of the elements from hi * 2**32 on is k1 + hi * KEY_STEP (mod 2**32)
+#: splitmix64's increment and two multipliers (``seed_keys``; the kernels repeat it in uint64)
+SPLITMIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+#: seeds are drawn uniformly from [0, SEED_BOUND)
+SEED_BOUND = 2**62
 _MASK64 = (1 << 64) - 1
 
 
 def seed_keys(seed: int) -> tuple[int, int]:
-    """Two 31-bit keys from an integer seed (splitmix64 of the seed, high and low halves)."""
-    z = (int(seed) + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    """Two 31-bit keys from an integer seed (splitmix64 of the seed, high and low halves).
+
+    The kernels compute the same keys from the seed's memory (``cpu_kernels._seed_keys``,
+    ``triton_kernels._seed_keys``), so the host never reads the seed.
+    """
+    add, m1, m2 = SPLITMIX
+    z = (int(seed) + add) & _MASK64
+    z = ((z ^ (z >> 30)) * m1) & _MASK64
+    z = ((z ^ (z >> 27)) * m2) & _MASK64
     z ^= z >> 31
     return (z >> 33) & 0x7FFFFFFF, z & 0x7FFFFFFF
 
 
-def draw_seed(generator: torch.Generator | None = None) -> torch.Tensor:
-    """A fresh seed (0-dim int64 CPU tensor) from ``generator`` or torch's global RNG.
+_reusable = threading.local()
 
-    Drawn on the host so that ``torch.manual_seed`` makes fused runs reproducible and the
-    kernels read it without a device synchronisation.
+
+def draw_seed(generator: torch.Generator | None = None, device: "torch.device | str | None" = None,
+              reuse: bool = False) -> torch.Tensor:
+    """A fresh seed: a 0-dim int64 tensor on ``device`` (default: the generator's, else the CPU).
+
+    One ``randint`` from ``generator``, or from the default generator of ``device`` (torch's
+    global RNG on the CPU, the device's own on a GPU), so ``torch.manual_seed`` makes fused runs
+    reproducible. The kernels read the seed from its memory: no host read, no synchronisation.
+    A generator on another device than ``device`` draws there and the value is copied over
+    without blocking.
+
+    ``reuse`` (a CPU seed read once, by the forward, before the next draw on this thread): the
+    value lands in this thread's own 0-dim tensor (``random_``, the same value ``randint``
+    draws) instead of a new one, which halves the cost of a draw.
     """
-    device = generator.device if generator is not None else torch.device("cpu")
-    seed = torch.randint(0, 2**62, (), generator=generator, device=device, dtype=torch.int64)
-    return seed.cpu()
+    where = torch.device(device) if device is not None else (generator.device if generator is not None else torch.device("cpu"))
+    source = generator.device if generator is not None else where
+    if reuse and where.type == "cpu" and source.type == "cpu":
+        buffer = getattr(_reusable, "seed", None)
+        if buffer is None:
+            with torch.inference_mode(False):  # a normal tensor: updated in place in and out of inference mode
+                buffer = _reusable.seed = torch.empty((), dtype=torch.int64)
+        return buffer.random_(0, SEED_BOUND, generator=generator)
+    seed = torch.randint(0, SEED_BOUND, (), generator=generator, device=source, dtype=torch.int64)
+    return seed if source == where else seed.to(where, non_blocking=True)
 
 
 def hash_index(index: torch.Tensor, k1: int, k2: int) -> torch.Tensor:

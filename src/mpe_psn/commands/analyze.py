@@ -11,19 +11,22 @@ writes ``DIR/<analysis>.json`` and ``DIR/<analysis>.png`` (landscape also one ra
 from __future__ import annotations
 
 import argparse
+import sys
 
-ANALYSES = ("fidelity", "spike-rates", "energy", "landscape", "refine", "deploy", "neurobench")
+from mpe_psn.analysis.energy import COUNTING_RULES
+from mpe_psn.analysis.registry import ANALYSES
+from mpe_psn.commands import args as A
+from mpe_psn.data.registry import SPLITS
+from mpe_psn.functional.checks import ESTIMATORS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from mpe_psn.utils import cli_args as A
-
-    parser.add_argument("analysis", choices=ANALYSES, help="which analysis to run")
+    parser.add_argument("analysis", choices=list(ANALYSES), help="which analysis to run")
     parser.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", type=A.existing_path,
                         help="checkpoint file or run folder (several: drawn side by side); with --train: run folders")
     parser.add_argument("--out", required=True, type=A.folder_path, help="folder for the JSON and PNG (created if missing)")
     parser.add_argument("--labels", nargs="+", help="one legend label per checkpoint (default: the neuron)")
-    parser.add_argument("--split", default="test", choices=("test", "train"), help="data split (default test)")
+    parser.add_argument("--split", default="test", choices=SPLITS, help="data split (default test)")
     parser.add_argument("--batches", type=A.positive_int, default=None,
                         help="use only the first N batches (default: the whole split; landscape: 4)")
     parser.add_argument("--batch-size", type=A.positive_int, default=None, help="batch size (default: the checkpoint's)")
@@ -35,14 +38,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "and neurobench: the same seed gives the same spikes) (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     group = parser.add_argument_group("fidelity")
-    group.add_argument("--estimator", choices=("expected", "bernoulli"), default=None,
+    group.add_argument("--estimator", choices=ESTIMATORS, default=None,
                        help="estimator for the estimate (default: each layer's eval estimator)")
     group.add_argument("--refine-steps", type=A.non_negative_int, default=None,
                        help="refinement passes for the corrected potential (default: each layer's own)")
     group.add_argument("--train", action="store_true",
                        help="plot the fidelity logged per epoch in run folders' metrics.jsonl (Fig. 3a)")
     group = parser.add_argument_group("energy")
-    group.add_argument("--counting", choices=("dense", "effective"), default="dense",
+    group.add_argument("--counting", choices=COUNTING_RULES, default="dense",
                        help="operation counting rule: dense (default: first layer dense MACs, ACs on non-zero "
                             "inputs after the first spiking layer) or effective (NeuroBench's: non-zero inputs "
                             "and weights only, AC iff the inputs are all 0/1); see docs/analyses.md")
@@ -61,17 +64,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _grid(text: str) -> int:
-    from mpe_psn.utils.cli_args import ArgumentTypeError, positive_int
-
-    value = positive_int(text)
+    value = A.positive_int(text)
     if value < 2:
-        raise ArgumentTypeError(f"must be an int >= 2 (grid points per axis), got {value}")
+        raise A.ArgumentTypeError(f"must be an int >= 2 (grid points per axis), got {value}")
     return value
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
+    # the runner (checkpoints, data loaders) is imported here, not when every command's parser is built
     from mpe_psn.analysis.runner import AnalysisError, run_analysis, training_fidelity
 
     try:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from mpe_psn.commands import args as A
+
 
 def _layer_methods() -> tuple[str, ...]:
     from mpe_psn.bench.rivals import LAYER_METHODS
@@ -33,11 +35,9 @@ def _precisions() -> tuple[str, ...]:
 
 
 def _n_exp(text: str) -> int:
-    from mpe_psn.utils.cli_args import ArgumentTypeError, non_negative_int
-
-    value = non_negative_int(text)
+    value = A.non_negative_int(text)
     if value > 40:
-        raise ArgumentTypeError(f"must be at most 40 (N = 2^n-exp neurons), got {value}")
+        raise A.ArgumentTypeError(f"must be at most 40 (N = 2^n-exp neurons), got {value}")
     return value
 
 
@@ -46,8 +46,6 @@ NET_DEFAULTS = {"model": ("dvsgesture-net", "small"), "T": (16, 4), "batch": ([8
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from mpe_psn.utils import cli_args as A
-
     sub = parser.add_subparsers(dest="mode", metavar="MODE", required=True)
 
     layer = sub.add_parser("layer", help="one layer on a grid of T x N (the paper's Fig. 1)")
@@ -106,8 +104,6 @@ def _open_libraries() -> tuple[str, ...]:
 
 
 def _common(parser: argparse.ArgumentParser, repeats: int) -> None:
-    from mpe_psn.utils import cli_args as A
-
     parser.add_argument("--device", type=A.device, default="auto", help="auto, cpu, cuda or cuda:N (default auto: cuda when available)")
     parser.add_argument("--repeats", type=A.positive_int, default=repeats, help=f"timed runs per point (default {repeats})")
     parser.add_argument("--warmup", type=A.non_negative_int, default=2, help="untimed runs first (default 2)")

@@ -1,11 +1,11 @@
-"""Argument types and the parser class shared by the ``mpe-psn`` sub-commands.
+"""Argument types and the parser class shared by the ``mpe-psn`` commands.
 
 Every flag that takes a size, a count, a path or a name from a registry uses one of the
 converters below as its argparse ``type``, so a bad value stops at parsing time with one line
 that names the flag (``mpe-psn demo: error: argument -N: must be a positive int, got 0``)
-instead of a traceback from deep inside the library. Choice lists are read from the registries
-(:func:`choice_of`) when the flag is given, so a new model, dataset or benchmark method is
-accepted without touching the command, and building the parser stays cheap.
+instead of a traceback from deep inside the library. Choice lists are the registries' names
+(:func:`choice_of` reads them when the flag is given), so a new model, dataset, neuron,
+estimator, analysis or preset is accepted without touching a command.
 """
 
 from __future__ import annotations
@@ -13,18 +13,21 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import math
 import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, NoReturn, Sequence
 
+from mpe_psn.training.config_fields import (
+    FRACTION, INT_AT_LEAST_0, NUMBER_AT_LEAST_0, POSITIVE_INT, POSITIVE_NUMBER, Check, parse_text,
+)
+
 __all__ = [
     "ArgumentTypeError",
     "CommandParser",
     "DeprecatedAlias",
+    "checked",
     "choice_of",
-    "dataset_names",
     "device",
     "existing_dir",
     "existing_file",
@@ -34,8 +37,6 @@ __all__ = [
     "fraction",
     "int_list",
     "key_value",
-    "model_names",
-    "neuron_names",
     "non_negative_float",
     "non_negative_int",
     "positive_float",
@@ -113,55 +114,33 @@ def _closest_choice(message: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# numbers
+# numbers: the rules of the config's settings (mpe_psn.training.config_fields), as argparse types
 
 
-def _number(text: str, kind: type) -> Any:
-    try:
-        value = kind(text)
-    except (TypeError, ValueError):
-        raise ArgumentTypeError(f"expected {'an int' if kind is int else 'a number'}, got {text!r}") from None
-    if kind is float and not math.isfinite(value):
-        raise ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+def checked(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """An argparse type from ``parse`` (text -> value; a ``ValueError`` says what is wrong)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = name
+    return convert
 
 
-def positive_int(text: str) -> int:
-    """An int >= 1 (a size, a count, a number of steps)."""
-    value = _number(text, int)
-    if value < 1:
-        raise ArgumentTypeError(f"must be a positive int, got {value}")
-    return value
+def _number(kind: type, rule: Check, name: str, doc: str) -> Callable[[str], Any]:
+    convert = checked(lambda text: parse_text(text, kind, rule), name)
+    convert.__doc__ = doc
+    return convert
 
 
-def non_negative_int(text: str) -> int:
-    """An int >= 0 (a seed, a number of extra passes, workers)."""
-    value = _number(text, int)
-    if value < 0:
-        raise ArgumentTypeError(f"must be an int >= 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _number(text, float)
-    if value <= 0:
-        raise ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = _number(text, float)
-    if value < 0:
-        raise ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A number in [0, 1] (a loss weight, a probability)."""
-    value = _number(text, float)
-    if not 0.0 <= value <= 1.0:
-        raise ArgumentTypeError(f"must be a number in [0, 1], got {text}")
-    return value
+positive_int = _number(int, POSITIVE_INT, "positive_int", "An int >= 1 (a size, a count, a number of steps).")
+non_negative_int = _number(int, INT_AT_LEAST_0, "non_negative_int", "An int >= 0 (a seed, a number of extra passes, workers).")
+positive_float = _number(float, POSITIVE_NUMBER, "positive_float", "A finite number > 0.")
+non_negative_float = _number(float, NUMBER_AT_LEAST_0, "non_negative_float", "A finite number >= 0.")
+fraction = _number(float, FRACTION, "fraction", "A number in [0, 1] (a loss weight, a probability).")
 
 
 def int_list(text: str) -> list[int]:
@@ -266,24 +245,3 @@ def key_value(text: str) -> tuple[str, Any]:
     except json.JSONDecodeError:
         value = raw
     return key.strip().replace("-", "_"), value
-
-
-# registries, read lazily --------------------------------------------------------------------
-
-
-def dataset_names() -> list[str]:
-    from mpe_psn.data.registry import DATASETS
-
-    return list(DATASETS)
-
-
-def model_names() -> list[str]:
-    from mpe_psn.models import MODELS
-
-    return list(MODELS)
-
-
-def neuron_names() -> list[str]:
-    from mpe_psn.models import NEURONS
-
-    return list(NEURONS)

@@ -1,19 +1,21 @@
 """The ``mpe-psn`` command.
 
-This module only parses. Each sub-command lives in the package that does its work, as a
-module ``mpe_psn.<area>.<name>_command`` exposing two functions:
+This module only parses. Each sub-command is one module of this package,
+``mpe_psn.commands.<name>``, exposing two functions:
 
 * ``configure(parser: argparse.ArgumentParser) -> None`` adds the command's arguments;
 * ``run(args: argparse.Namespace) -> int`` does the work and returns the exit status.
 
 Errors reach the user as one line: a bad flag value stops in argparse (the converters of
-:mod:`mpe_psn.utils.cli_args`), a :class:`mpe_psn.errors.UsageError` raised by a command is
+:mod:`mpe_psn.commands.args`), a :class:`mpe_psn.errors.UsageError` raised by a command is
 printed as ``mpe-psn <command>: error: <message>`` with exit status 2, a misspelt flag gets the
 sub-command's usage and the closest flag, and a closed output pipe (``mpe-psn eval RUN | head``)
 ends the command quietly. Any other exception is a bug and keeps its traceback.
 
-Command modules must stay cheap to import (heavy imports go inside ``run``), because every
-``mpe-psn`` invocation imports all of them to build the help text.
+A command module parses and calls the rooms below (``training``, ``analysis``, ``bench``,
+``data``, ``export``); the work is theirs. Command modules must stay cheap to import (heavy
+imports go inside ``run``), because every ``mpe-psn`` invocation imports all of them to build
+the help text.
 """
 
 from __future__ import annotations
@@ -24,18 +26,19 @@ import os
 import sys
 from typing import Sequence
 
+from mpe_psn import __version__
+from mpe_psn.commands.args import CommandParser
 from mpe_psn.errors import UsageError
-from mpe_psn.utils.cli_args import CommandParser
 
 #: (command name, module, one-line help). Order is the order shown in ``mpe-psn --help``.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("train", "mpe_psn.training.train_command", "train a network (built-in dataset by default)"),
-    ("eval", "mpe_psn.training.eval_command", "evaluate a checkpoint on a dataset split"),
-    ("data", "mpe_psn.data.data_command", "prepare a dataset's frame cache and summarise it"),
-    ("bench", "mpe_psn.bench.bench_command", "time spiking layers and networks"),
-    ("analyze", "mpe_psn.analysis.analyze_command", "fidelity, spike rates, energy, landscape, refinement dial"),
-    ("export", "mpe_psn.export.export_command", "write a trained network as NIR or ONNX"),
-    ("demo", "mpe_psn.demo_command", "run one MPE-PSN layer and print what it did"),
+    ("train", "mpe_psn.commands.train", "train a network (built-in dataset by default)"),
+    ("eval", "mpe_psn.commands.eval", "evaluate a checkpoint on a dataset split"),
+    ("data", "mpe_psn.commands.data", "prepare a dataset's frame cache and summarise it"),
+    ("bench", "mpe_psn.commands.bench", "time spiking layers and networks"),
+    ("analyze", "mpe_psn.commands.analyze", "fidelity, spike rates, energy, landscape, refinement dial"),
+    ("export", "mpe_psn.commands.export", "write a trained network as NIR or ONNX"),
+    ("demo", "mpe_psn.commands.demo", "run one MPE-PSN layer and print what it did"),
 )
 
 
@@ -50,8 +53,6 @@ def _load(module_name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mpe_psn import __version__
-
     parser = CommandParser(
         prog="mpe-psn",
         description="Parallel spiking neurons by membrane-potential estimation (MPE-PSN).",
