@@ -53,8 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     layer.add_argument("-T", "--T", dest="Ts", type=A.positive_int, nargs="+", help="time steps (default 4 16 64 256)")
     layer.add_argument("--n-exp", type=_n_exp, nargs="+", help="log2 of the neuron counts (default 10 12 ... 24)")
     layer.add_argument("--methods", nargs="+", type=A.choice_of(_layer_methods, "method"),
-                       help="mpe-fused mpe-reference loop-lif copy sj-lif sj-psn sigmoid mpe-fused-refine1 "
-                       "mpe-reference-refine1 mpe-fused-expected sj-lif-eval (default all)")
+                       help=f"{' '.join(_layer_methods())} (default all)")
     layer.add_argument("--max-elements", type=A.positive_int, default=None,
                        help="skip points with T*N above this (default 2^28 on GPU, 2^22 on CPU)")
     layer.add_argument("--slow-ms", type=A.positive_float, default=2000.0,
@@ -68,7 +67,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     net.add_argument("-T", "--T", dest="T", type=A.positive_int, default=None, help="time steps (default 16; --quick: 4)")
     net.add_argument("--batch", type=A.positive_int, nargs="+", default=None, help="batch sizes (default 8; --quick: 2)")
     net.add_argument("--neurons", nargs="+", type=A.choice_of(_net_neurons, "neuron"),
-                     help="mpe mpe-reference lif psn sj-lif snntorch relu (default all)")
+                     help=f"{' '.join(_net_neurons())} (default all)")
     net.add_argument("--precision", nargs="+", type=A.choice_of(_precisions, "precision"), default=["fp32", "amp"],
                      help="fp32 and/or amp (bf16 autocast)")
     net.add_argument("--classes", type=A.positive_int, default=11, help="output classes (default 11)")
@@ -84,7 +83,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="neurons per layer (default 512 .. 16384 on GPU, 256 1024 on CPU)")
     open_.add_argument("--batch", type=A.positive_int, default=16, help="batch size (default 16)")
     open_.add_argument("--libraries", nargs="+", type=A.choice_of(_open_libraries, "library"),
-                       help="mpe-fused mpe-plain mpe-lif sj-lif sj-psn snntorch norse norse-compiled (default all)")
+                       help=f"{' '.join(_open_libraries())} (default all)")
     open_.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                        help="run norse-compiled (default: on CUDA only; compiling the T-step loop takes minutes on a CPU)")
     _common(open_, repeats=5)
