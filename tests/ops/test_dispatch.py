@@ -15,15 +15,7 @@ from mpe_psn.ops import BACKENDS, fallback, mpe_psn_layer, registry, resolve_bac
 from mpe_psn.ops.mpe import backends, dispatch
 
 
-@pytest.fixture(autouse=True)
-def fresh_dispatch_state(monkeypatch):
-    for name in ("_warned", "_probed"):
-        monkeypatch.setattr(fallback, name, set())
-    monkeypatch.setattr(fallback, "_failed", {})
-    monkeypatch.setattr(dispatch, "_logged", set())
-    monkeypatch.setattr(dispatch, "_routes", {})
-    monkeypatch.setattr(dispatch, "_plans", {})
-    monkeypatch.delenv("MPE_PSN_BACKEND", raising=False)
+pytestmark = pytest.mark.usefixtures("fresh_dispatch_state")  # tests/ops/conftest.py
 
 
 def test_backends_are_the_registry_records():

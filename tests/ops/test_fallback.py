@@ -17,15 +17,7 @@ from mpe_psn.ops import fallback, mpe_psn_layer
 from mpe_psn.ops.mpe import cpu_host, dispatch
 
 
-@pytest.fixture(autouse=True)
-def fresh_dispatch_state(monkeypatch):
-    for name in ("_warned", "_probed"):
-        monkeypatch.setattr(fallback, name, set())
-    monkeypatch.setattr(fallback, "_failed", {})
-    monkeypatch.setattr(dispatch, "_logged", set())
-    monkeypatch.setattr(dispatch, "_routes", {})
-    monkeypatch.setattr(dispatch, "_plans", {})
-    monkeypatch.delenv("MPE_PSN_BACKEND", raising=False)
+pytestmark = pytest.mark.usefixtures("fresh_dispatch_state")  # tests/ops/conftest.py
 
 
 def _broken(*args, **kwargs):
