@@ -15,15 +15,17 @@ import tempfile
 import time
 
 import mpe_psn.training.loop as loop
+import mpe_psn.training.setup as setup
 from mpe_psn.models import neuron_layers
 from mpe_psn.training.config import TrainConfig
 
 
 def main(weight_decay: float, num_train: int, epochs: int = 8) -> None:
     every_parameter = {"on": False}
-    by_group = loop._optimizer_params
+    by_group = setup._optimizer_params
     # one decayed group for every parameter (the behaviour before the groups), or the groups
-    loop._optimizer_params = lambda run: list(run.net.parameters()) if every_parameter["on"] else by_group(run)
+    setup._optimizer_params = (lambda net, content, log: list(net.parameters()) if every_parameter["on"]
+                               else by_group(net, content, log))
     with tempfile.TemporaryDirectory() as tmp:
         for seed in (0, 1, 2):
             for on in (True, False):

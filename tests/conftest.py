@@ -37,6 +37,7 @@ def real_samples() -> Path:
 QUICK = (
     "tests/functional/",
     "tests/test_neurons.py",
+    "tests/test_neuron_settings.py",
     "tests/test_losses.py",
     "tests/test_streaming.py",
     "tests/ops/test_fused_layer.py",

@@ -10,6 +10,10 @@ the public names of the rooms below it.
 from __future__ import annotations
 
 import ast
+import io
+import re
+import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -199,6 +203,44 @@ def test_every_room_is_placed_and_described():
     assert not missing, f"docs/architecture.md does not describe: {missing}"
 
 
+def fused_op(module: str) -> str | None:
+    """The fused op (package under ``ops/``: ``mpe``, ``lif``, ...) a module belongs to; ``common``
+    (what every op shares) counts as one too; None outside them."""
+    parts = module.split(".")
+    if len(parts) >= 3 and parts[1] == "ops" and (PACKAGE / "ops" / parts[2]).is_dir():
+        return parts[2]
+    return None
+
+
+def cross_op_imports(files: "list[tuple[Path, str]] | None" = None) -> list[str]:
+    """Imports by one fused op of another's modules (what both need belongs in ``ops/common/``),
+    and by ``ops/common`` of any op."""
+    files = files if files is not None else package_files()
+    found = []
+    for path, source in files:
+        importer = module_name(path)
+        for line, imported in imported_modules(source, importer, path.name == "__init__.py"):
+            mine, theirs = fused_op(importer), fused_op(imported)
+            if mine and theirs and theirs not in (mine, "common"):
+                found.append(f"{path.relative_to(SRC)}:{line}: {importer} imports {imported}")
+    return found
+
+
+def test_fused_ops_import_only_themselves_and_common():
+    found = cross_op_imports()
+    assert not found, "a fused op reaches into another (move the shared part to ops/common/):\n" + "\n".join(found)
+
+
+def test_the_check_finds_an_import_across_fused_ops():
+    assert cross_op_imports([(SRC / "mpe_psn/ops/lif/cpu_host.py", "from mpe_psn.ops.mpe.cpu_host import run\n")])
+    assert cross_op_imports([(SRC / "mpe_psn/ops/mpe/op.py", "def f():\n    from mpe_psn.ops.lif import op\n")])
+    assert cross_op_imports([(SRC / "mpe_psn/ops/lif/dispatch.py", "from mpe_psn.ops.mpe import mpe_psn_layer\n")])
+    assert cross_op_imports([(SRC / "mpe_psn/ops/common/threads.py", "from mpe_psn.ops.mpe import codes\n")])
+    assert cross_op_imports([(SRC / "mpe_psn/ops/lif/cpu_kernels.py",
+                              "from mpe_psn.ops.common.numba_math import ONE\nfrom mpe_psn.ops import registry\n"
+                              "from mpe_psn.ops.lif import cpu_host\n")]) == []
+
+
 def test_known_exceptions_are_still_needed():
     all_imports = set()
     for path in PACKAGE.rglob("*.py"):
@@ -244,3 +286,99 @@ def test_the_check_finds_a_wrong_import(path, source, expected):
 )
 def test_the_check_lets_a_downward_import_pass(path, source):
     assert violations([(SRC / path, source)]) == []
+
+
+# --- Imports inside functions: only for an optional dependency, or with a comment saying why ---
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+#: comments that are tool directives, not a reason
+_PRAGMA = re.compile(r"#\s*(noqa|type:|pragma|fmt:)")
+
+
+def required_modules() -> set[str]:
+    """Top-level modules of ``[project] dependencies`` in pyproject.toml (``torch>=2.4`` -> ``torch``;
+    each required distribution installs the module of its name)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10: the same parser, as the tomli package
+        tomllib = pytest.importorskip("tomli")
+    with PYPROJECT.open("rb") as file:
+        dependencies = tomllib.load(file)["project"]["dependencies"]
+    return {re.split(r"[\s<>=!~;\[]", d, maxsplit=1)[0].lower().replace("-", "_") for d in dependencies}
+
+
+def _is_optional(node: "ast.Import | ast.ImportFrom", required: set[str]) -> bool:
+    """Whether ``node`` imports a third-party module that pyproject does not require."""
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            return False
+        names = [node.module or ""]
+    else:
+        names = [alias.name for alias in node.names]
+    tops = {name.split(".")[0] for name in names}
+    return all(top not in required and top not in sys.stdlib_module_names and top != "mpe_psn" for top in tops)
+
+
+def uncommented_imports(files: "list[tuple[Path, str]] | None" = None) -> list[str]:
+    """``file:line`` of each import inside a function that is neither of an optional dependency nor
+    commented: a comment on its line, or on a comment line just above it (or just above the run of
+    import lines it stands in, so one comment covers a block of imports)."""
+    files = files if files is not None else package_files()
+    required = required_modules()
+    found = []
+    for path, source in files:
+        lines = source.splitlines()
+        commented = {token.start[0] for token in tokenize.generate_tokens(io.StringIO(source).readline)
+                     if token.type == tokenize.COMMENT and not _PRAGMA.match(token.string)}
+        nodes = {node.lineno: node for function in ast.walk(ast.parse(source))
+                 if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 for node in ast.walk(function) if isinstance(node, (ast.Import, ast.ImportFrom))}
+        ends = {node.end_lineno: node for node in nodes.values()}
+        for line, node in sorted(nodes.items()):
+            if _is_optional(node, required) or commented & set(range(line, node.end_lineno + 1)):
+                continue
+            above = line - 1
+            while above in ends and above not in commented:  # the block's first import
+                above = ends[above].lineno - 1
+            if above >= 1 and above in commented and lines[above - 1].lstrip().startswith("#"):
+                continue
+            found.append(f"{path.relative_to(SRC)}:{line}: {lines[line - 1].strip()}")
+    return found
+
+
+def test_every_import_inside_a_function_is_optional_or_says_why():
+    found = uncommented_imports()
+    assert not found, ("imports inside functions, neither of an optional dependency nor commented (move them to the "
+                       "top of the module, or say why they stay: start-up time, an import circle, ...):\n" + "\n".join(found))
+
+
+def test_the_check_finds_an_uncommented_import_inside_a_function():
+    source = (
+        "import json\n"  # module level: not the check's business
+        "\n"
+        "\n"
+        "def f():\n"
+        "    import numpy as np\n"  # 5: a required dependency
+        "    from mpe_psn.utils import atomic\n"  # 6: the package itself
+        "    if np:  # a comment about the if, not the import\n"
+        "        from . import plots\n"  # 8: relative, so the package
+        "    import hashlib  # noqa: F401\n"  # 9: the standard library; a pragma says no why
+        "    import nir\n"  # optional (the export extra): passes
+        "    import spikingjelly.activation_based.neuron\n"  # optional: passes
+        "\n"
+        "\n"
+        "def g():\n"
+        "    import torch  # imported here: start-up time\n"
+        "    # imported here: start-up time of the command line\n"
+        "    import tqdm\n"
+        "    from mpe_psn.data import (\n"  # a multi-line import in the commented block
+        "        build_loader,\n"
+        "    )\n"
+        "    from mpe_psn.models import build_model\n"
+        "\n"
+        "    from mpe_psn.losses import total_loss\n"  # 23: a blank line ends the block
+        "    return json, torch\n"
+    )
+    found = uncommented_imports([(SRC / "mpe_psn/analysis/example.py", source)])
+    assert [entry.split(": ")[0] for entry in found] == [f"mpe_psn/analysis/example.py:{n}" for n in (5, 6, 8, 9, 23)], found
+    assert {"numpy", "torch", "tqdm", "matplotlib"} <= required_modules()

@@ -168,7 +168,7 @@ def test_cpu_kernel_threads_split_blocks_and_survive_fork():
     """Two threads over the neuron blocks give the single-thread result; a forked child works."""
     import multiprocessing as mp
 
-    from mpe_psn.ops.mpe import cpu_host
+    from mpe_psn.ops.common import threads
 
     x = torch.randn(4, 3 * 1024 + 5)
     old = torch.get_num_threads()
@@ -176,14 +176,14 @@ def test_cpu_kernel_threads_split_blocks_and_survive_fork():
         torch.set_num_threads(1)
         one = mpe_psn_layer(x, 1.0, 0.25, None, generator=torch.Generator().manual_seed(0), backend="cpu")
         torch.set_num_threads(2)
-        cpu_host.MIN_WORK, saved = 1, cpu_host.MIN_WORK
+        threads.MIN_WORK, saved = 1, threads.MIN_WORK
         try:
             two = mpe_psn_layer(x, 1.0, 0.25, None, generator=torch.Generator().manual_seed(0), backend="cpu")
             ctx = mp.get_context("fork")
             with ctx.Pool(1) as pool:
                 child = pool.apply(_child_spike_count, (x,))
         finally:
-            cpu_host.MIN_WORK = saved
+            threads.MIN_WORK = saved
     finally:
         torch.set_num_threads(old)
     assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])

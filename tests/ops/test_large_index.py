@@ -1,7 +1,7 @@
 """Sizes and layouts: 64-bit indices without allocating 8 GiB, and the awkward shapes.
 
 Index arithmetic is checked where it lives: the torch hash (``noise.hash_index``), the numba
-kernels' ``_uniform`` and the Triton helpers ``_block_offsets``, ``_flat_index`` and
+kernels' ``_uniform`` and the Triton helpers ``block_offsets``, ``flat_index`` (``ops/common``) and
 ``_uniform`` (run under the interpreter with a program id and a neuron count past 2**31), each
 against plain Python integers. The layers then run on N not a multiple of any block, T = 1,
 non-contiguous and channels-last input against the reference on the same noise.
@@ -50,6 +50,7 @@ if TRITON_ON_CPU:
     import triton
     import triton.language as tl
 
+    from mpe_psn.ops.common import triton_math
     from mpe_psn.ops.mpe import triton_kernels as K
 
     _saved = os.environ.get("TRITON_INTERPRET")
@@ -58,8 +59,8 @@ if TRITON_ON_CPU:
 
         @triton.jit
         def _index_probe(idx_ptr, u_ptr, pid, t, N, k1, k2, BLOCK: tl.constexpr):
-            offs = K._block_offsets(pid, BLOCK)
-            idx = K._flat_index(t, N, offs)
+            offs = triton_math.block_offsets(pid, BLOCK)
+            idx = triton_math.flat_index(t, N, offs)
             lanes = tl.arange(0, BLOCK)
             tl.store(idx_ptr + lanes, idx)
             tl.store(u_ptr + lanes, K._uniform(idx, k1, k2))

@@ -24,9 +24,11 @@ from typing import Iterable
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from mpe_psn.models.batches import Batch, eval_mode, forward, model_device, predict, time_major_batches
 from mpe_psn.losses import total_loss
+from mpe_psn.utils.atomic import atomic_write_bytes
 
 __all__ = ["filter_normalized_direction", "loss_landscape", "evaluate_loss", "save_landscape_npz", "load_landscape_npz"]
 
@@ -113,8 +115,6 @@ def loss_landscape(
     acc = np.zeros((steps, steps))
     points = [(i, j) for i in range(steps) for j in range(steps)]
     if progress:
-        from tqdm.auto import tqdm
-
         points = tqdm(points, desc="landscape", unit="point")
     try:
         with torch.no_grad():
@@ -147,8 +147,6 @@ def loss_landscape(
 
 def save_landscape_npz(path: "str | os.PathLike[str]", result: dict) -> None:
     """The raw grid as ``.npz`` (float arrays only: loads with ``allow_pickle=False``), atomically."""
-    from mpe_psn.utils.atomic import atomic_write_bytes
-
     buffer = io.BytesIO()
     np.savez(buffer, **{k: np.asarray(result[k], dtype=np.float64) for k in NPZ_KEYS})
     atomic_write_bytes(path, buffer.getvalue())

@@ -40,14 +40,17 @@ import os
 from collections.abc import Sequence as SequenceABC
 from typing import Any, Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
+from mpe_psn.analysis.plots import run_colors
 from mpe_psn.analysis.spike_rates import SpikeCounter, seeded
 from mpe_psn.functional.lif import lif
 from mpe_psn.models.batches import Batch, eval_mode, forward, model_device, model_input, predict
 from mpe_psn.models.probe import spiking_layers, watch
 from mpe_psn.neurons import LIF, MPEPSN, PSN, SpikingNeuron
+from mpe_psn.utils.plotting import new_figure, save_figure
 
 __all__ = ["NEUROBENCH_VERSION", "INSTALL_HINT", "NeuroBenchMissing", "require_neurobench", "BatchMajor", "neurobench",
            "lif_membrane_updates", "plot_neurobench"]
@@ -296,11 +299,6 @@ Run = tuple[str, str, dict]
 
 def plot_neurobench(runs: Sequence[Run], path: "str | os.PathLike[str]") -> None:
     """Activation sparsity per layer, and NeuroBench's synaptic operations per sample, per run."""
-    import numpy as np
-
-    from mpe_psn.analysis.plots import run_colors
-    from mpe_psn.utils.plotting import new_figure, save_figure
-
     colors = run_colors(runs)
     fig, axes = new_figure(1, 2, width=4.8, height=3.6)
     names: list[str] = []

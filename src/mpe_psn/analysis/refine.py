@@ -23,11 +23,12 @@ from typing import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from mpe_psn.functional import lif
 from mpe_psn.models.batches import Batch, eval_mode, forward, model_device, predict, time_major_batches
 from mpe_psn.models.probe import mpe_layers, watch
-from mpe_psn.neurons import LIF
+from mpe_psn.neurons import LIF, MPEPSN, configure
 from mpe_psn.utils.device import synchronize
 
 __all__ = ["default_steps", "refinement_dial"]
@@ -76,17 +77,16 @@ def refinement_dial(
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
             raise ValueError(f"refine steps must be non-negative ints, got {k!r}")
     samples = sum(int(y.shape[0]) for _, y in data)
-    saved = {name: m.refine_steps for name, m in layers}
     rows = []
     iterator = steps
     if progress:
-        from tqdm.auto import tqdm
-
         iterator = tqdm(steps, desc="refine steps", unit="setting")
-    try:
+    # every layer's own refine_steps comes back at the end of the block (a value of each layer's
+    # own record now, so nothing changes until the loop sets k)
+    with configure(model, MPEPSN, refine_steps=lambda own: own.refine_steps):
         with eval_mode(model):
             for k in iterator:
-                _set_refine(layers, k)
+                configure(model, MPEPSN, refine_steps=k)
                 rows.append(_evaluate(model, layers, data, k))
             with swapped_for_lif(model, layers):
                 exact = {"accuracy": _accuracy(model, data)}
@@ -96,13 +96,10 @@ def refinement_dial(
             times["lif"] = []
             for _ in range(repeats):
                 for k in steps:
-                    _set_refine(layers, k)
+                    configure(model, MPEPSN, refine_steps=k)
                     times[k].append(_time_pass(model, data, device))
                 with swapped_for_lif(model, layers):
                     times["lif"].append(_time_pass(model, data, device))
-    finally:
-        for name, m in layers:
-            m.refine_steps = saved[name]
     for row in rows:
         row["seconds"] = min(times[row["refine_steps"]])
     exact["seconds"] = min(times["lif"])
@@ -139,11 +136,6 @@ def swapped_for_lif(model: nn.Module, layers) -> Iterator[None]:
 def _accuracy(model: nn.Module, data: list[Batch]) -> float:
     correct = sum(int((predict(forward(model, x)) == y).sum()) for x, y in data)
     return correct / sum(int(y.shape[0]) for _, y in data)
-
-
-def _set_refine(layers, k: int) -> None:
-    for _, m in layers:
-        m.refine_steps = k
 
 
 def _time_pass(model: nn.Module, data: list[Batch], device: torch.device) -> float:

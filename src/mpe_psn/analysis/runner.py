@@ -22,8 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from mpe_psn.analysis import plots
+from mpe_psn.analysis.neurobench import NeuroBenchMissing
+from mpe_psn.analysis.registry import get_analysis
+from mpe_psn.data import build_dataset, build_loader
 from mpe_psn.errors import UsageError
+from mpe_psn.models.checkpoint import load_model
 from mpe_psn.utils.atomic import atomic_write_json
+from mpe_psn.utils.device import DeviceError, device_name, resolve_device
 
 __all__ = ["AnalysisError", "AnalysisOutput", "run_analysis", "training_fidelity", "load_run", "data_batches",
            "fidelity_curves"]
@@ -44,8 +50,6 @@ class AnalysisOutput:
 
 def load_run(path: "str | Path", device: str) -> tuple[Any, dict]:
     """``(model, config)`` of a checkpoint file or run folder, with an error that says what to do."""
-    from mpe_psn.models.checkpoint import load_model
-
     try:
         return load_model(path, map_location=device)
     except (ValueError, FileNotFoundError, KeyError) as error:
@@ -55,8 +59,6 @@ def load_run(path: "str | Path", device: str) -> tuple[Any, dict]:
 def data_batches(config: dict, *, split: str = "test", data_dir: str | None = None, cache_dir: str | None = None,
                  batch_size: int | None = None, device: str = "cpu"):
     """The loader of a checkpoint's dataset ``split``; ``None`` keeps the checkpoint's setting."""
-    from mpe_psn.data import build_dataset, build_loader
-
     options = dict(config.get("dataset_options") or {})
     try:
         dataset = build_dataset(
@@ -121,17 +123,11 @@ def run_analysis(
     ``options`` are the analysis's own keyword arguments (see ``analysis.registry.ANALYSES``),
     e.g. ``estimator="bernoulli"`` for fidelity or ``steps=5`` for landscape.
     """
-    from mpe_psn.analysis.neurobench import NeuroBenchMissing
-    from mpe_psn.analysis.registry import get_analysis
-    from mpe_psn.utils.device import DeviceError, device_name, resolve_device
-
     try:
         spec = get_analysis(analysis)
+        spec.check_options(options)
     except ValueError as error:
         raise AnalysisError(str(error)) from error
-    unknown = sorted(set(options) - set(spec.options))
-    if unknown:
-        raise AnalysisError(f"analysis {analysis!r} does not take option(s) {unknown}; it takes {list(spec.options)}")
     if spec.requires is not None:
         try:
             spec.requires()
@@ -230,8 +226,6 @@ def _run_label(run_dir: Path) -> tuple[str, str]:
 
 def training_fidelity(run_dirs: Sequence["str | Path"], out: "str | Path", *, labels: Sequence[str] | None = None) -> AnalysisOutput:
     """The per-epoch fidelity logged by training in each run folder, as one JSON and one PNG."""
-    from mpe_psn.analysis import plots
-
     out = _out_folder(out)
     if labels and len(labels) != len(run_dirs):
         raise AnalysisError(f"--labels has {len(labels)} labels for {len(run_dirs)} run folders")

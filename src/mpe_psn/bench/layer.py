@@ -33,9 +33,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import torch
+from tqdm.auto import tqdm
 
 from mpe_psn.bench.rivals import LAYER_METHODS, fused_backend, make_layer, spikingjelly_available
 from mpe_psn.bench.timing import median_ms, peak_memory_bytes, run_meta, saved_bytes
+from mpe_psn.ops import fallbacks
+from mpe_psn.utils.atomic import atomic_write_json
 
 FULL_T = (4, 16, 64, 256)
 FULL_N_EXP = (10, 12, 14, 16, 18, 20, 22, 24)
@@ -109,8 +112,6 @@ def _measure(method: str, T: int, x: torch.Tensor, grid: LayerGrid, device: torc
         "saved_bytes_per_element": saved / x.numel(),
     }
     if method.startswith("mpe-"):
-        from mpe_psn.ops import fallbacks
-
         row["fwdbwd_spikes_ms"] = median_ms(spikes_backward, device, grid.repeats, grid.warmup)
         row["fallbacks"] = fallbacks()
     return row
@@ -122,10 +123,6 @@ def run_layer_grid(grid: LayerGrid, progress: bool = True, partial_path: "str | 
     With ``partial_path``, the rows measured so far are written there (atomically) after each
     grid point, so a run stopped by a time limit keeps what it measured.
     """
-    from tqdm.auto import tqdm
-
-    from mpe_psn.utils.atomic import atomic_write_json
-
     device = torch.device(grid.device)
     methods = resolve_methods(grid)
     points = [(T, e) for T in grid.Ts for e in grid.n_exps if T * 2**e <= grid.max_elements]

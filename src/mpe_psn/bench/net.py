@@ -20,15 +20,51 @@ floor any spiking neuron is measured against).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from mpe_psn.bench.rivals import spikingjelly_available
 from mpe_psn.bench.timing import median_ms, peak_memory_bytes, run_meta
+from mpe_psn.losses import membrane_loss
+from mpe_psn.models import MODELS, build_model, neuron_layers
+from mpe_psn.ops import fallbacks
 
 NET_NEURONS = ("mpe", "mpe-reference", "lif", "lif-loop", "psn", "sj-lif", "snntorch", "relu")
 PRECISIONS = ("fp32", "amp")
 #: the feed-forward workload of the temporal (SHD-sized) benchmark
 SHD_MLP = "shd-mlp"
+
+#: the targets of a network run: (name, what, model, device type, numerator neuron, denominator
+#: neuron, bound, "max" (ratio <= bound) or "min" (>=)); fp32 training steps, at every batch run
+NET_TARGETS = (
+    ("shd-mlp-vs-relu", "SHD MLP training step within 1.15x of the ReLU net", SHD_MLP, "cpu", "mpe", "relu", 1.15, "max"),
+    ("shd-mlp-vs-sj-lif", "SHD MLP training step at least 2x faster than with SpikingJelly's LIF", SHD_MLP, "cpu",
+     "sj-lif", "mpe", 2.0, "min"),
+    ("shd-mlp-vs-relu-gpu", "SHD MLP training step within 1.3x of the ReLU net", SHD_MLP, "cuda", "mpe", "relu", 1.3, "max"),
+    ("dvs-vs-relu-gpu", "DVS-Gesture net training step within 1.15x of the ReLU net", "dvsgesture-net", "cuda", "mpe",
+     "relu", 1.15, "max"),
+)
+
+
+def net_targets(rows: list[dict], model: str, device_type: str) -> list[dict]:
+    """Each target of ``model`` on the device: its worst ratio over the batches run (fp32 training
+    step) and whether it is met; ``met: None`` when its rows did not run."""
+    by = {(r["batch"], r["neuron"]): r["ms"] for r in rows if r.get("status") == "ok" and r["precision"] == "fp32"}
+    out = []
+    for name, what, target_model, target_device, num, den, bound, sense in NET_TARGETS:
+        if (target_model, target_device) != (model, device_type):
+            continue
+        points = [{"batch": batch, "ratio": ms / by[(batch, den)]}
+                  for (batch, neuron), ms in sorted(by.items()) if neuron == num and (batch, den) in by]
+        if not points:
+            out.append({"name": name, "what": what, "met": None, "worst": None, "points": []})
+            continue
+        worst = max(points, key=lambda p: p["ratio"]) if sense == "max" else min(points, key=lambda p: p["ratio"])
+        met = worst["ratio"] <= bound if sense == "max" else worst["ratio"] >= bound
+        out.append({"name": name, "what": what, "met": met, "worst": worst, "bound": bound, "sense": sense,
+                    "points": points})
+    return out
 SHD_CHANNELS, SHD_HIDDEN, SHD_CLASSES = 700, 256, 20
 
 
@@ -50,8 +86,6 @@ def _native(neuron: str) -> tuple[str, "dict | None"]:
 
 def shd_mlp(neuron: str, T: int) -> nn.Module:
     """700 -> 256 -> 256 -> 20: the registered ``mlp`` without batch norm; [T, B, 700] -> [T, B, 20]."""
-    from mpe_psn.models import build_model
-
     native, options = _native(neuron)
     return build_model("mlp", neuron=native, T=T, num_classes=SHD_CLASSES, in_channels=SHD_CHANNELS,
                        neuron_options=options, model_options={"hidden": SHD_HIDDEN, "depth": 2, "norm": False})
@@ -59,8 +93,6 @@ def shd_mlp(neuron: str, T: int) -> nn.Module:
 
 def _swap_neurons(net: nn.Module, factory) -> nn.Module:
     """Replace every neuron layer of ``net`` by ``factory()`` (ReLU) in place."""
-    from mpe_psn.models import neuron_layers
-
     targets = {id(m) for m in neuron_layers(net)}
     for parent in list(net.modules()):
         for name, child in list(parent.named_children()):
@@ -74,8 +106,6 @@ def build_bench_net(model: str, neuron: str, T: int, num_classes: int, input_siz
     if model == SHD_MLP:
         net, shape = shd_mlp(neuron, T), (SHD_CHANNELS,)
     else:
-        from mpe_psn.models import MODELS, build_model
-
         spec = MODELS[model]
         size = spec.input_size if input_size is None else input_size
         native, options = _native(neuron)
@@ -117,11 +147,6 @@ def run_net_bench(
     progress: bool = True,
 ) -> dict:
     """Time one training step and one inference pass per (batch, precision, neuron); JSON-ready dict."""
-    import torch.nn.functional as F
-    from tqdm.auto import tqdm
-
-    from mpe_psn.losses import membrane_loss
-
     dev = torch.device(device)
     runnable, skipped = resolve_neurons(neurons)
     for p in precisions:
@@ -170,8 +195,6 @@ def run_net_bench(
                     row["status"] = "out of memory"
                     torch.cuda.empty_cache()
                 if neuron.startswith("mpe"):
-                    from mpe_psn.ops import fallbacks
-
                     row["fallbacks"] = fallbacks()
                 rows.append(row)
                 bar.update(1)
@@ -180,4 +203,5 @@ def run_net_bench(
     return {
         "meta": run_meta("net", dev, model=model, T=T, input=size, repeats=repeats, skipped=skipped),
         "rows": rows,
+        "targets": net_targets(rows, model, dev.type),
     }

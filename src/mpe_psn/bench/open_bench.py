@@ -17,15 +17,23 @@ allowed a relative 1e-5), else the run fails.
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from mpe_psn.bench.timing import median_ms, peak_memory_bytes, run_meta, saved_bytes
+from mpe_psn.errors import UsageError
+from mpe_psn.models.neuron_factory import SnnTorchLeaky
+from mpe_psn.neurons import LIF, MPEPSN
+from mpe_psn.utils.atomic import atomic_write_json, atomic_write_text
+from mpe_psn.utils.plotting import new_figure, save_figure
 
 __all__ = ["OpenGrid", "OPEN_LIBRARIES", "run_open_bench", "open_markdown", "open_plot", "write_open_results", "run_open_command"]
 
@@ -123,8 +131,6 @@ def _norse_box(compiled: bool):
 def _layers(grid: OpenGrid, T: int, device: torch.device) -> list[tuple[str, _Neuron, str]]:
     """(row name, layer, kind) where kind is "exact" (checked), "rounding" (checked with
     tolerance) or "other" (MPE-PSN, PSN: not the LIF)."""
-    from mpe_psn.neurons import LIF, MPEPSN
-
     rows = []
     for lib in grid.libraries:
         if lib in ("mpe-fused", "mpe-plain"):
@@ -143,8 +149,6 @@ def _layers(grid: OpenGrid, T: int, device: torch.device) -> list[tuple[str, _Ne
             psn = neuron.PSN(T=T).to(device)
             rows.append((lib, _Neuron(psn), "other"))
         elif lib == "snntorch":
-            from mpe_psn.models.neuron_factory import SnnTorchLeaky
-
             rows.append((lib, _Neuron(SnnTorchLeaky(tau=DECAY, threshold=THRESHOLD).to(device)), "exact"))
         elif lib == "norse":
             rows.append((lib, _Neuron(_norse_box(False)), "rounding"))
@@ -155,8 +159,6 @@ def _layers(grid: OpenGrid, T: int, device: torch.device) -> list[tuple[str, _Ne
 
 def resolve_libraries(grid: OpenGrid) -> None:
     """Drop the libraries that cannot run here, with the reason in ``grid.skipped``."""
-    import importlib
-
     wanted = []
     modules = {"sj-lif": "spikingjelly.activation_based.neuron", "sj-psn": "spikingjelly.activation_based.neuron",
                "snntorch": "snntorch", "norse": "norse.torch", "norse-compiled": "norse.torch"}
@@ -225,8 +227,6 @@ def cross_check(rows: list[dict]) -> None:
 
 def run_open_bench(grid: OpenGrid, progress: bool = True) -> dict:
     """Run every library at every n; returns ``{"meta": ..., "rows": [...]}`` (JSON-ready)."""
-    from tqdm.auto import tqdm
-
     device = torch.device(grid.device)
     if grid.compile is None:
         grid.compile = device.type == "cuda"
@@ -299,8 +299,6 @@ def open_markdown(result: dict) -> str:
 
 def open_plot(result: dict, path) -> bool:
     """PNG: milliseconds per forward+backward against n, one line per library (log-log)."""
-    from mpe_psn.utils.plotting import new_figure, save_figure
-
     rows = [r for r in result["rows"] if r.get("status") == "ok"]
     if not rows:
         return False
@@ -321,10 +319,6 @@ def open_plot(result: dict, path) -> bool:
 
 def write_open_results(result: dict, out_dir) -> list:
     """``open.json``, ``open.md`` and ``open.png`` in ``out_dir`` (atomic writes)."""
-    from pathlib import Path
-
-    from mpe_psn.utils.atomic import atomic_write_json, atomic_write_text
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "open.json", out_dir / "open.md"]
@@ -337,8 +331,6 @@ def write_open_results(result: dict, out_dir) -> list:
 
 def run_open_command(args, device: str) -> int:
     """``mpe-psn bench open`` after the shared flags were applied (see mpe_psn.commands.bench)."""
-    from mpe_psn.errors import UsageError
-
     cuda = device.startswith("cuda")
     grid = OpenGrid(
         T=args.T or (GPU_T if cuda else CPU_T),

@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+
+from mpe_psn.bench.layer import TARGET_ONLY
 from mpe_psn.utils.atomic import atomic_write_json, atomic_write_text
+from mpe_psn.utils.plotting import new_figure, save_figure
 
 
 def _fmt_ms(value) -> str:
@@ -14,8 +18,6 @@ def _fmt_ms(value) -> str:
 
 def layer_markdown(result: dict) -> str:
     """Tables of fwd and fwd+bwd milliseconds per method, with the speed-up of MPE-PSN fused."""
-    from mpe_psn.bench.layer import TARGET_ONLY
-
     meta, rows = result["meta"], result["rows"]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     rivals = [m for m in methods if m != "mpe-fused" and m not in TARGET_ONLY]
@@ -80,6 +82,9 @@ def _fallback_lines(rows: list[dict]) -> list[str]:
 
 
 def _point(p: dict) -> str:
+    """Where a target's ratio was measured: a layer's T x N, or a network's batch."""
+    if "batch" in p:
+        return f"batch {p['batch']}"
     return f"{p['T']} x 2^{int(math.log2(p['N']))}"
 
 
@@ -120,10 +125,7 @@ def layer_heatmap(result: dict, path: "str | Path", mode: str = "fwdbwd") -> boo
 
     Returns False (and writes nothing) when there is nothing to plot.
     """
-    import numpy as np
-    from matplotlib.colors import LogNorm
-
-    from mpe_psn.utils.plotting import new_figure, save_figure
+    from matplotlib.colors import LogNorm  # imported here: matplotlib is slow to import (see utils/plotting.py)
 
     ups = result["speedups"]
     rivals = list(dict.fromkeys(s["rival"] for s in ups))
@@ -187,6 +189,8 @@ def net_markdown(result: dict) -> str:
         lines += [""] + fallback[:-1]
     if meta.get("skipped"):
         lines += ["", "Not run: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items())]
+    if result.get("targets"):
+        lines += [""] + targets_markdown(result["targets"])
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,11 @@ from typing import Callable
 
 import torch
 
+from mpe_psn.functional.lif import lif
+from mpe_psn.models.neuron_factory import SpikingJellyLIF
+from mpe_psn.ops import mpe_psn_layer, resolve_backend
+from mpe_psn.ops.lif import lif_spikes
+
 Layer = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None]"]
 
 #: The decay factor of every compared layer (the paper's tau: H[t] = TAU * V[t-1] + x[t]).
@@ -32,31 +37,21 @@ def spikingjelly_available() -> bool:
 def make_layer(method: str, T: int, device: torch.device) -> Layer:
     """The layer of ``method`` for T steps on ``device``."""
     if method in ("mpe-fused", "mpe-reference"):
-        from mpe_psn.ops import mpe_psn_layer
-
         backend = "auto" if method == "mpe-fused" else "reference"
         return lambda x: mpe_psn_layer(x, 1.0, TAU, backend=backend)
     if method in ("mpe-fused-refine1", "mpe-reference-refine1", "mpe-fused-expected"):
-        from mpe_psn.ops import mpe_psn_layer
-
         backend = "reference" if method.startswith("mpe-reference") else "auto"
         options = {"estimator": "expected"} if method.endswith("expected") else {"refine_steps": 1}
         return lambda x: mpe_psn_layer(x, 1.0, TAU, backend=backend, **options)
     if method == "sigmoid":  # one elementwise pass with an exp: the floor of the fused forward
         return lambda x: (torch.sigmoid(x), None)
     if method == "loop-lif":
-        from mpe_psn.functional.lif import lif
-
         return lambda x: (lif(x, 1.0, TAU).spikes, None)
     if method == "lif-fused":  # the same exact LIF, one fused kernel each way (ops/lif)
-        from mpe_psn.ops.lif import lif_spikes
-
         return lambda x: (lif_spikes(x, 1.0, TAU), None)
     if method == "copy":
         return lambda x: (2.0 * x, None)
     if method in ("sj-lif", "sj-lif-eval"):
-        from mpe_psn.models.neuron_factory import SpikingJellyLIF
-
         node = SpikingJellyLIF(tau=TAU, T=T).to(device)
         if method == "sj-lif-eval":
             node.eval()
@@ -71,6 +66,4 @@ def make_layer(method: str, T: int, device: torch.device) -> Layer:
 
 def fused_backend(device: torch.device) -> str:
     """Which path ``mpe-fused`` takes on ``device`` (recorded in every result)."""
-    from mpe_psn.ops import resolve_backend
-
     return resolve_backend("auto", device)

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from mpe_psn.analysis.energy import COUNTING_RULES
-from mpe_psn.analysis.registry import ANALYSES
+from mpe_psn.analysis.registry import ANALYSES, Option
 from mpe_psn.commands import args as A
 from mpe_psn.data.registry import SPLITS
-from mpe_psn.functional.checks import ESTIMATORS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -33,54 +32,69 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=A.existing_dir, default=None, help="dataset folder (default: the checkpoint's)")
     parser.add_argument("--cache-dir", type=A.folder_path, default=None, help="frame cache folder (default: the checkpoint's)")
     parser.add_argument("--device", type=A.device, default="cpu", help="cpu, cuda, cuda:1, or auto (default cpu)")
-    parser.add_argument("--seed", type=A.non_negative_int, default=0,
-                        help="seed of random directions / Bernoulli samples (fidelity, landscape; spike-rates, energy "
-                             "and neurobench: the same seed gives the same spikes) (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    group = parser.add_argument_group("fidelity")
-    group.add_argument("--estimator", choices=ESTIMATORS, default=None,
-                       help="estimator for the estimate (default: each layer's eval estimator)")
-    group.add_argument("--refine-steps", type=A.non_negative_int, default=None,
-                       help="refinement passes for the corrected potential (default: each layer's own)")
-    group.add_argument("--train", action="store_true",
-                       help="plot the fidelity logged per epoch in run folders' metrics.jsonl (Fig. 3a)")
-    group = parser.add_argument_group("energy")
-    group.add_argument("--counting", choices=COUNTING_RULES, default="dense",
-                       help="operation counting rule: dense (default: first layer dense MACs, ACs on non-zero "
-                            "inputs after the first spiking layer) or effective (NeuroBench's: non-zero inputs "
-                            "and weights only, AC iff the inputs are all 0/1); see docs/analyses.md")
-    group = parser.add_argument_group("landscape")
-    group.add_argument("--grid", type=_grid, default=11, help="grid points per axis, at least 2 (default 11)")
-    group.add_argument("--span", type=A.positive_float, default=1.0, help="grid covers [-span, span] (default 1)")
-    group.add_argument("--lambda-mem", type=A.fraction, default=0.0,
-                       help="weight of L_mem in the plotted loss (default 0: the classification loss)")
-    group = parser.add_argument_group("refine")
-    group.add_argument("--steps", type=A.int_list, default=None,
-                       help="refinement passes to compare, e.g. 0,1,2,4,7 (default 0,1,2,4,T-1)")
-    group.add_argument("--repeats", type=A.positive_int, default=3, help="timed passes per setting; the fastest counts (default 3)")
-    group = parser.add_argument_group("deploy")
-    group.add_argument("--seeds", type=A.positive_int, default=5,
-                       help="Bernoulli runs (seeds 0..N-1) for the deployment gap (default 5)")
+    parser.add_argument("--train", action="store_true",
+                        help="fidelity only: plot the fidelity logged per epoch in run folders' metrics.jsonl (Fig. 3a)")
+    groups: dict[tuple[str, ...], argparse._ArgumentGroup] = {}
+    for option, users in option_flags():
+        group = groups.setdefault(users, parser.add_argument_group("options of " + ", ".join(users)))
+        group.add_argument(option.option_string, dest=option.dest, **_flag(option))
 
 
-def _grid(text: str) -> int:
-    value = A.positive_int(text)
-    if value < 2:
-        raise A.ArgumentTypeError(f"must be an int >= 2 (grid points per axis), got {value}")
-    return value
+def option_flags() -> list[tuple[Option, tuple[str, ...]]]:
+    """Each analysis option's flag once, with the analyses that take it (in registry order). Two
+    analyses may share a flag only with one ``Option`` record: the same default, type and help."""
+    users: dict[str, list[str]] = {}
+    records: dict[str, Option] = {}
+    for name, analysis in ANALYSES.items():
+        for option in analysis.options:
+            if records.setdefault(option.option_string, option) != option:
+                raise ValueError(f"analyses {users[option.option_string]} and {name!r} give {option.option_string} "
+                                 "different meanings: give one of them another flag")
+            users.setdefault(option.option_string, []).append(name)
+    return [(records[flag], tuple(names)) for flag, names in users.items()]
+
+
+def _foreign_flag(args: argparse.Namespace) -> str | None:
+    """What is wrong when a flag given belongs to other analyses only (None: nothing)."""
+    own = ANALYSES[args.analysis].options
+    for option, users in option_flags():
+        if hasattr(args, option.dest) and option not in own:
+            return f"{option.option_string} is an option of {', '.join(users)}, not of {args.analysis!r}"
+    return None
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The chosen analysis's options: the flags given, else their defaults."""
+    return {option.keyword: getattr(args, option.dest, option.default) for option in ANALYSES[args.analysis].options}
+
+
+def _flag(option: Option) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"default": argparse.SUPPRESS}  # given or not: run() tells an option of another analysis
+    if option.choices is not None:
+        kwargs["choices"] = option.choices
+    if option.arg_type is not None:
+        kwargs["type"] = getattr(A, option.arg_type)
+    default = "" if option.default is None else f" (default {option.default})"
+    kwargs["help"] = option.help + default
+    return kwargs
 
 
 def run(args: argparse.Namespace) -> int:
     # the runner (checkpoints, data loaders) is imported here, not when every command's parser is built
     from mpe_psn.analysis.runner import AnalysisError, run_analysis, training_fidelity
 
+    problem = _foreign_flag(args)
+    if problem:
+        print(f"mpe-psn analyze: error: {problem}", file=sys.stderr)
+        return 2
     try:
         if args.train:
             if args.analysis != "fidelity":
                 raise AnalysisError("--train applies to 'fidelity' only (the per-epoch fidelity logged by training)")
             output = training_fidelity(args.checkpoints, args.out, labels=args.labels)
         else:
-            options = {keyword: getattr(args, flag) for keyword, flag in _OPTION_FLAGS.get(args.analysis, {}).items()}
+            options = _options(args)
             output = run_analysis(
                 args.analysis, args.checkpoints, args.out, labels=args.labels, split=args.split, max_batches=args.batches,
                 batch_size=args.batch_size, data_dir=args.data_dir, cache_dir=args.cache_dir, device=args.device,
@@ -92,15 +106,3 @@ def run(args: argparse.Namespace) -> int:
     print(output.table)
     print("wrote " + ", ".join(str(p) for p in output.written))
     return 0
-
-
-#: analysis -> {its keyword option: the flag (argparse dest) that sets it}
-_OPTION_FLAGS = {
-    "fidelity": {"estimator": "estimator", "refine_steps": "refine_steps", "seed": "seed"},
-    "spike-rates": {"seed": "seed"},
-    "energy": {"counting": "counting", "seed": "seed"},
-    "neurobench": {"seed": "seed"},
-    "landscape": {"steps": "grid", "span": "span", "lambda_mem": "lambda_mem", "seed": "seed"},
-    "refine": {"steps": "steps", "repeats": "repeats"},
-    "deploy": {"seeds": "seeds"},
-}

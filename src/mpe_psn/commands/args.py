@@ -35,6 +35,7 @@ __all__ = [
     "file_path",
     "folder_path",
     "fraction",
+    "grid_points",
     "int_list",
     "key_value",
     "non_negative_float",
@@ -141,6 +142,14 @@ non_negative_int = _number(int, INT_AT_LEAST_0, "non_negative_int", "An int >= 0
 positive_float = _number(float, POSITIVE_NUMBER, "positive_float", "A finite number > 0.")
 non_negative_float = _number(float, NUMBER_AT_LEAST_0, "non_negative_float", "A finite number >= 0.")
 fraction = _number(float, FRACTION, "fraction", "A number in [0, 1] (a loss weight, a probability).")
+
+
+def grid_points(text: str) -> int:
+    """An int >= 2 (grid points per axis)."""
+    value = positive_int(text)
+    if value < 2:
+        raise ArgumentTypeError(f"must be an int >= 2 (grid points per axis), got {value}")
+    return value
 
 
 def int_list(text: str) -> list[int]:

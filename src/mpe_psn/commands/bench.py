@@ -12,26 +12,17 @@ Results go to ``--out`` (default ``bench-results/``): ``layer.json`` / ``net.jso
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+import torch
+
+from mpe_psn.bench.net import NET_NEURONS, PRECISIONS, SHD_MLP, run_net_bench
+from mpe_psn.bench.open_bench import OPEN_LIBRARIES, run_open_command
+from mpe_psn.bench.rivals import LAYER_METHODS
 from mpe_psn.commands import args as A
-
-
-def _layer_methods() -> tuple[str, ...]:
-    from mpe_psn.bench.rivals import LAYER_METHODS
-
-    return LAYER_METHODS
-
-
-def _net_neurons() -> tuple[str, ...]:
-    from mpe_psn.bench.net import NET_NEURONS
-
-    return NET_NEURONS
-
-
-def _precisions() -> tuple[str, ...]:
-    from mpe_psn.bench.net import PRECISIONS
-
-    return PRECISIONS
+from mpe_psn.errors import UsageError
+from mpe_psn.models import MODELS
+from mpe_psn.utils.device import resolve_device
 
 
 def _n_exp(text: str) -> int:
@@ -52,8 +43,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     layer.add_argument("--quick", action="store_true", help="small grid for a CPU: T 4,16; N 2^10,2^12,2^16")
     layer.add_argument("-T", "--T", dest="Ts", type=A.positive_int, nargs="+", help="time steps (default 4 16 64 256)")
     layer.add_argument("--n-exp", type=_n_exp, nargs="+", help="log2 of the neuron counts (default 10 12 ... 24)")
-    layer.add_argument("--methods", nargs="+", type=A.choice_of(_layer_methods, "method"),
-                       help=f"{' '.join(_layer_methods())} (default all)")
+    layer.add_argument("--methods", nargs="+", type=A.choice_of(lambda: LAYER_METHODS, "method"),
+                       help=f"{' '.join(LAYER_METHODS)} (default all)")
     layer.add_argument("--max-elements", type=A.positive_int, default=None,
                        help="skip points with T*N above this (default 2^28 on GPU, 2^22 on CPU)")
     layer.add_argument("--slow-ms", type=A.positive_float, default=2000.0,
@@ -66,9 +57,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                           "feed-forward net; try -T 100 --batch 64) (default dvsgesture-net; --quick: small)")
     net.add_argument("-T", "--T", dest="T", type=A.positive_int, default=None, help="time steps (default 16; --quick: 4)")
     net.add_argument("--batch", type=A.positive_int, nargs="+", default=None, help="batch sizes (default 8; --quick: 2)")
-    net.add_argument("--neurons", nargs="+", type=A.choice_of(_net_neurons, "neuron"),
-                     help=f"{' '.join(_net_neurons())} (default all)")
-    net.add_argument("--precision", nargs="+", type=A.choice_of(_precisions, "precision"), default=["fp32", "amp"],
+    net.add_argument("--neurons", nargs="+", type=A.choice_of(lambda: NET_NEURONS, "neuron"),
+                     help=f"{' '.join(NET_NEURONS)} (default all)")
+    net.add_argument("--precision", nargs="+", type=A.choice_of(lambda: PRECISIONS, "precision"), default=["fp32", "amp"],
                      help="fp32 and/or amp (bf16 autocast)")
     net.add_argument("--classes", type=A.positive_int, default=11, help="output classes (default 11)")
     net.add_argument("--input-size", type=A.positive_int, default=None,
@@ -82,24 +73,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     open_.add_argument("--n", type=A.positive_int, nargs="+", default=None,
                        help="neurons per layer (default 512 .. 16384 on GPU, 256 1024 on CPU)")
     open_.add_argument("--batch", type=A.positive_int, default=16, help="batch size (default 16)")
-    open_.add_argument("--libraries", nargs="+", type=A.choice_of(_open_libraries, "library"),
-                       help=f"{' '.join(_open_libraries())} (default all)")
+    open_.add_argument("--libraries", nargs="+", type=A.choice_of(lambda: OPEN_LIBRARIES, "library"),
+                       help=f"{' '.join(OPEN_LIBRARIES)} (default all)")
     open_.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                        help="run norse-compiled (default: on CUDA only; compiling the T-step loop takes minutes on a CPU)")
     _common(open_, repeats=5)
 
 
 def _net_models() -> list[str]:
-    from mpe_psn.bench.net import SHD_MLP
-    from mpe_psn.models import MODELS
-
     return [name for name, spec in MODELS.items() if spec.input_kind == "frames"] + [SHD_MLP]
-
-
-def _open_libraries() -> tuple[str, ...]:
-    from mpe_psn.bench.open_bench import OPEN_LIBRARIES
-
-    return OPEN_LIBRARIES
 
 
 def _common(parser: argparse.ArgumentParser, repeats: int) -> None:
@@ -121,23 +103,17 @@ def net_settings(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    # imported here: start-up time of the command line (every command's parser is built on each call)
     from mpe_psn.bench.report import write_results
-    from mpe_psn.errors import UsageError
-
-    from mpe_psn.utils.device import resolve_device
 
     device = str(resolve_device(args.device or "auto"))  # a missing GPU is a UsageError (DeviceError)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.mode == "open":
-        from mpe_psn.bench.open_bench import run_open_command
-
         return run_open_command(args, device)
     if args.mode == "layer":
+        # imported here: start-up time of the command line
         from mpe_psn.bench.layer import FULL_N_EXP, FULL_T, QUICK_N_EXP, QUICK_T, LayerGrid, run_layer_grid
-        from mpe_psn.bench.rivals import LAYER_METHODS
 
         cpu = not device.startswith("cuda")
         grid = LayerGrid(
@@ -150,7 +126,6 @@ def run(args: argparse.Namespace) -> int:
             max_elements=args.max_elements or (2**22 if cpu else 2**28),
             slow_ms=args.slow_ms,
         )
-        from pathlib import Path
 
         partial = Path(args.out) / "layer.partial.json"  # what a run stopped half-way keeps
         partial.parent.mkdir(parents=True, exist_ok=True)
@@ -161,8 +136,6 @@ def run(args: argparse.Namespace) -> int:
         paths = write_results(result, args.out, "layer")
         partial.unlink(missing_ok=True)
     else:
-        from mpe_psn.bench.net import NET_NEURONS, run_net_bench
-
         settings = net_settings(args)
         try:
             result = run_net_bench(

@@ -12,7 +12,8 @@ import sys
 import warnings
 
 from mpe_psn.commands import args as A
-from mpe_psn.data.registry import DATASETS, SPLITS
+from mpe_psn.data.registry import DATASETS, SPLITS, dataset_info
+from mpe_psn.data.sources import DatasetNotFoundError
 from mpe_psn.errors import UsageError
 
 DEFAULT_DATASET = "synthetic"
@@ -42,9 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # the readers and summaries are imported here, not when every command's parser is built
-    from mpe_psn.data.registry import dataset_info
-    from mpe_psn.data.sources import DatasetNotFoundError
+    # the summaries (and their plots) are imported here, not when every command's parser is built
     from mpe_psn.data.summary import plot_samples, prepare_splits
 
     if args.dataset and args.dataset_name and args.dataset != args.dataset_name:

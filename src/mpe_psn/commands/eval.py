@@ -10,9 +10,13 @@ import argparse
 import json
 import sys
 
+import torch
+
 from mpe_psn.commands import args as A
 from mpe_psn.data.registry import SPLITS
 from mpe_psn.functional.checks import ESTIMATORS
+from mpe_psn.training.checkpoint import CheckpointError
+from mpe_psn.training.config import ConfigError
 from mpe_psn.utils.device import AMP_MODES
 
 
@@ -43,11 +47,7 @@ def _plot_path(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    # torch and the evaluation are imported here, not when every command's parser is built
-    import torch
-
-    from mpe_psn.training.checkpoint import CheckpointError
-    from mpe_psn.training.config import ConfigError
+    # the evaluation is imported here, not when every command's parser is built (start-up time)
     from mpe_psn.training.report import evaluate_checkpoint, format_report
 
     try:

@@ -17,7 +17,8 @@ from typing import Any
 
 from mpe_psn.commands import args as A
 from mpe_psn.commands.config_flags import add_setting_flags, settings_given
-from mpe_psn.training.config import TrainConfig
+from mpe_psn.training.checkpoint import CheckpointError
+from mpe_psn.training.config import ConfigError, TrainConfig
 from mpe_psn.training.presets import list_presets, resolve_config
 
 
@@ -50,8 +51,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     # the training machinery is imported here, not when every command's parser is built
-    from mpe_psn.training.checkpoint import CheckpointError
-    from mpe_psn.training.config import ConfigError
     from mpe_psn.training.distributed import teardown_distributed
     from mpe_psn.training.loop import TrainingError, train
 

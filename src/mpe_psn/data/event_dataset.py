@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from mpe_psn.data.cache import cache_path, load_entry, save_entry
 from mpe_psn.data.events import sanitize_events
@@ -43,8 +45,6 @@ class SampleRef:
 
 def natural_key(name: str) -> tuple:
     """Sort key that orders ``img_2`` before ``img_10``."""
-    import re
-
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
@@ -124,8 +124,6 @@ class EventFramesDataset(torch.utils.data.Dataset):
         bad: set[str] = set()
         groups = list(missing.items())
         if progress and groups:
-            from tqdm import tqdm
-
             groups = tqdm(groups, desc=f"{self.name} {self.split}: converting", unit="file")
         for path, group in groups:
             try:

@@ -12,8 +12,10 @@ Under ``torch.distributed`` (``torchrun``):
 
 from __future__ import annotations
 
+import random
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
@@ -55,10 +57,6 @@ def resolve_distributed(distributed: "bool | tuple[int, int] | None") -> tuple[i
 
 
 def _seed_worker(worker_id: int) -> None:
-    import random
-
-    import numpy as np
-
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

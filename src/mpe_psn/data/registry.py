@@ -12,6 +12,7 @@ import importlib
 from typing import Any
 
 from mpe_psn.data import synthetic as _synthetic
+from mpe_psn.data.sources import check_options
 
 __all__ = ["DatasetInfo", "DATASETS", "dataset_info", "build_dataset", "check_dataset_options", "SPLITS"]
 
@@ -169,8 +170,6 @@ def check_dataset_options(name: str, options: dict[str, Any]) -> None:
     if callable(check):
         check(dict(options))
     elif getattr(module, "OPTIONS", None) is not None:
-        from mpe_psn.data.sources import check_options
-
         check_options(name, dict(options), module.OPTIONS)
 
 

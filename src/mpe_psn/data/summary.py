@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from mpe_psn.data.registry import build_dataset, dataset_info
+from mpe_psn.utils.plotting import new_figure, save_figure
 
 __all__ = ["prepare_splits", "summarize", "format_summary", "plot_samples", "sample_indices"]
 
@@ -98,8 +99,6 @@ def plot_samples(dataset, path: "str | os.PathLike[str]", class_names, count: in
     """PNG: one row per sample, one column per time step; ON - OFF counts in red/blue for event
     data, the image for static data. By default the first sample of each class (see
     :func:`sample_indices`); ``count`` draws that many rows instead."""
-    from mpe_psn.utils.plotting import new_figure, save_figure
-
     n = len(dataset)
     if n == 0:
         raise ValueError("cannot plot an empty dataset")
@@ -139,8 +138,6 @@ def plot_samples(dataset, path: "str | os.PathLike[str]", class_names, count: in
 
 def _plot_rasters(dataset, indices, path, class_names) -> None:
     """One panel per sample: spike counts of [T, channels] frames, channels up, time right."""
-    from mpe_psn.utils.plotting import new_figure, save_figure
-
     fig, axes = new_figure(len(indices), 1, width=6.0, height=1.6, squeeze=False)
     for row, index in enumerate(indices):
         frames, label = dataset[int(index)]

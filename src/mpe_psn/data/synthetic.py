@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from mpe_psn.data.cache import cache_path, load_entry, save_entry
 from mpe_psn.data.synthetic_camera import CLASS_NAMES, HFLIP_LABELS, ORDER_PAIRS, SyntheticConfig, camera_events
 from mpe_psn.data.synthetic_splits import SPLITS, generate_split, synthetic_events
 
@@ -97,8 +98,6 @@ class SyntheticEvents(torch.utils.data.Dataset):
         transform: Callable[[torch.Tensor, int], tuple[torch.Tensor, int]] | None = None,
         progress: bool = True,
     ) -> None:
-        from mpe_psn.data.cache import cache_path, load_entry, save_entry
-
         if split not in SPLITS:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         self.split = split

@@ -8,6 +8,7 @@ any sample can be made alone, in any order, in any process.
 from __future__ import annotations
 
 import numpy as np
+from tqdm import tqdm
 
 from mpe_psn.data.frames import integrate_events
 from mpe_psn.data.synthetic_camera import CLASS_NAMES, SyntheticConfig, camera_events
@@ -38,8 +39,6 @@ def generate_split(config: SyntheticConfig, split: str, progress: bool = False) 
     counts = np.zeros(n, dtype=np.int64)
     indices = range(n)
     if progress:
-        from tqdm import tqdm
-
         indices = tqdm(indices, desc=f"synthetic {split}", unit="sample", leave=False)
     for i in indices:
         events, labels[i] = synthetic_events(config, split, i)

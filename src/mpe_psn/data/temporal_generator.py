@@ -64,6 +64,7 @@ import numbers
 from typing import Iterable
 
 import numpy as np
+from tqdm import tqdm
 
 __all__ = ["NUM_CLASSES", "PATTERN_SECONDS", "SPLITS", "TemporalConfig", "TemporalTask", "multipliers", "make_task",
            "pattern_times", "sample_times", "generate_split"]
@@ -205,8 +206,6 @@ def generate_split(config: TemporalConfig, split: str, progress: bool = False,
     labels = np.zeros(len(wanted), dtype=np.int64)
     rows: Iterable[tuple[int, int]] = enumerate(wanted)
     if progress:
-        from tqdm import tqdm
-
         rows = tqdm(rows, total=len(wanted), desc=f"temporal {split}", unit="sample", leave=False)
     for row, index in rows:
         t, labels[row] = sample_times(config, task, split, int(index))

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from mpe_psn.data.cache import cache_path, load_entry, save_entry
+from mpe_psn.data.sources import check_options
 from mpe_psn.data.synthetic import code_digest
 from mpe_psn.data.temporal import TEMPORAL_OPTIONS, TemporalSpikes, bin_width, resolve_bins
 from mpe_psn.data.temporal_generator import NUM_CLASSES, PATTERN_SECONDS, SPLITS, TemporalConfig, generate_split
@@ -44,8 +46,6 @@ OPTIONS = _CONFIG_OPTIONS + TEMPORAL_OPTIONS
 
 
 def _split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    from mpe_psn.data.sources import check_options
-
     check_options("temporal", options, OPTIONS)
     return ({k: v for k, v in options.items() if k in _CONFIG_OPTIONS},
             {k: v for k, v in options.items() if k in TEMPORAL_OPTIONS})
@@ -93,8 +93,6 @@ class TemporalTaskSpikes(TemporalSpikes):
 
 def _load_or_generate(config: TemporalConfig, split: str, cache_dir: Any, progress: bool
                       ) -> tuple[dict[str, np.ndarray], Path, "float | None"]:
-    from mpe_psn.data.cache import cache_path, load_entry, save_entry
-
     params = cache_params(config, split)
     path = cache_path(cache_dir, "temporal", params)
     arrays = load_entry(path, params)

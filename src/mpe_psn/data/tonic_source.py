@@ -19,9 +19,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from mpe_psn.data.augment import EventAugment
 from mpe_psn.data.cache import cache_path, load_entry, save_entry
 from mpe_psn.data.events import as_events, sanitize_events
 from mpe_psn.data.frames import SPLIT_MODES, integrate_events, resize_frames
+from mpe_psn.data.sources import check_options, missing, require_root
 
 __all__ = ["TONIC_DATASETS", "TonicFrames", "build", "from_tonic"]
 
@@ -142,17 +144,12 @@ def from_tonic(dataset: Any, T: int, split_by: str = "number", **options: Any) -
 
 def build(info, split, *, root, T, size, augment, cache_dir, skip_bad, split_by="number", progress=True, **options):
     """The registry's entry point for the ``tonic-*`` datasets (see the module docstring)."""
-    from mpe_psn.data.augment import EventAugment
-    from mpe_psn.data.sources import check_options, require_root
-
     check_options(info.name, options, OPTIONS)
     root = require_root(info, root)
     tonic_class = _tonic_class(info)
     try:
         dataset = tonic_class(save_to=str(root), train=(split == "train"))
     except _NoDownload:
-        from mpe_psn.data.sources import missing
-
         raise missing(info, root, f"Tonic's {tonic_class.__name__} files are not there (Tonic would download them)") from None
     transform = EventAugment(pad=4, hflip=True) if augment else None
     return TonicFrames(dataset, T=T, split_by=split_by, size=size, sensor=info.sensor, cache_dir=cache_dir,

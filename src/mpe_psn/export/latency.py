@@ -18,6 +18,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import torch
+
+from mpe_psn.export.onnx_export import prepare_for_export, to_onnx
+from mpe_psn.models import build_model
+from mpe_psn.neurons import MPEPSN, configure
+
 
 def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
     fn()  # warm-up
@@ -33,11 +39,6 @@ def measure(model_name: str = "small", T: int = 8, batch: int = 32, size: int = 
             threads: int | None = None) -> dict:
     """Export ``model_name`` both ways and time PyTorch against onnxruntime on the same input."""
     import onnxruntime as ort
-    import torch
-
-    from mpe_psn.export.onnx_export import prepare_for_export, to_onnx
-    from mpe_psn.models import build_model
-    from mpe_psn.neurons import MPEPSN
 
     torch.manual_seed(0)
     model = build_model(model_name, neuron="mpe", T=T, num_classes=10, input_size=size).eval()
@@ -57,9 +58,7 @@ def measure(model_name: str = "small", T: int = 8, batch: int = 32, size: int = 
             prepared = prepare_for_export(model, T, exact)
             feed = {"frames": frames.numpy()}
             fused = prepare_for_export(model, T, exact)
-            for module in fused.modules():
-                if isinstance(module, MPEPSN):
-                    module.backend = "auto"  # the fused CPU kernel, as in training
+            configure(fused, MPEPSN, backend="auto")  # the fused CPU kernel, as in training
             with torch.no_grad():
                 torch_s = _median_seconds(lambda: prepared(frames), repeats)
                 fused_s = _median_seconds(lambda: fused(frames), repeats)

@@ -29,6 +29,7 @@ one more entry (a function decorated with :func:`exporter`); the way back is one
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -43,6 +44,7 @@ from mpe_psn.models.base import SpikingNetwork
 from mpe_psn.models.layers import TimeSharedDropout
 from mpe_psn.models.nets import VotingPool
 from mpe_psn.neurons import LIF, MPEPSN, PSN
+from mpe_psn.utils.atomic import atomic_write_bytes
 from mpe_psn.utils.registering import filed_under
 
 __all__ = ["EXPORTERS", "GraphBuilder", "MAX_POOL_MODES", "PendingNode", "REFUSED", "exporter", "supported_layers", "to_nir",
@@ -481,11 +483,7 @@ def to_nir(model: nn.Module, dt: float = DEFAULT_DT, input_shape: "tuple[int, ..
 
 def write_nir(graph, path: "str | os.PathLike[str]") -> None:
     """Write ``graph`` to ``path`` (HDF5, NIR's file format) atomically: no half file on failure."""
-    import io
-
     import nir
-
-    from mpe_psn.utils.atomic import atomic_write_bytes
 
     buffer = io.BytesIO()
     nir.write(buffer, graph)

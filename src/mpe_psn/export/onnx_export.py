@@ -21,7 +21,8 @@ import warnings
 import torch
 from torch import nn
 
-from mpe_psn.neurons import MPEPSN
+from mpe_psn.neurons import MPEPSN, configure
+from mpe_psn.utils.atomic import atomic_write_bytes
 
 __all__ = ["to_onnx", "prepare_for_export", "LOOP_OPS"]
 
@@ -32,12 +33,9 @@ LOOP_OPS = frozenset({"Loop", "Scan", "If"})
 def prepare_for_export(model: nn.Module, T: int, exact_lif: bool = False) -> nn.Module:
     """A copy of ``model`` in eval mode, every MPE-PSN on the reference path with the expected estimator."""
     model = copy.deepcopy(model).eval()
+    exact = {"refine_steps": max(T - 1, 0)} if exact_lif else {}
+    configure(model, MPEPSN, eval_estimator="expected", backend="reference", **exact)
     for module in model.modules():
-        if isinstance(module, MPEPSN):
-            module.eval_estimator = "expected"
-            module.backend = "reference"
-            if exact_lif:
-                module.refine_steps = max(T - 1, 0)
         if hasattr(module, "step_mode") and module.step_mode != "m":
             module.step_mode = "m"
     return model
@@ -63,8 +61,6 @@ def to_onnx(model: nn.Module, path: "str | os.PathLike[str]", example_input: tor
     Returns ``{"path", "bytes", "nodes", "ops", "T", "exact_lif"}``.
     """
     import onnx
-
-    from mpe_psn.utils.atomic import atomic_write_bytes
 
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 2:
         raise ValueError("example_input must be a tensor [T, B, ...] (time-major), got "

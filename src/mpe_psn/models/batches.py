@@ -14,6 +14,9 @@ from typing import Iterable, Iterator
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
+
+from mpe_psn.losses import step_weights
 
 __all__ = ["Batch", "model_input", "input_lengths", "time_major_batches", "model_device", "forward", "predict",
            "eval_mode"]
@@ -49,8 +52,6 @@ def time_major_batches(
         raise ValueError(f"max_batches must be a positive int or None, got {max_batches!r}")
     iterator: Iterable[Batch] = batches if max_batches is None else itertools.islice(batches, max_batches)
     if progress:
-        from tqdm.auto import tqdm
-
         total = None
         try:
             total = len(batches)  # type: ignore[arg-type]
@@ -103,7 +104,6 @@ def predict(outputs: torch.Tensor, lengths: "torch.Tensor | None" = None) -> tor
     ``lengths`` [B]: the mean runs over each sample's first ``lengths[b]`` steps only."""
     if lengths is None:
         return outputs.float().mean(0).argmax(-1)
-    from mpe_psn.losses import step_weights
 
     weights = step_weights(lengths, outputs.shape[0]).to(outputs.device)
     return (outputs.float() * weights.unsqueeze(-1)).sum(0).argmax(-1)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from mpe_psn.errors import UsageError
+from mpe_psn.models import build_model
 from mpe_psn.utils.atomic import atomic_torch_save
 
 __all__ = [
@@ -97,8 +98,6 @@ def _load_failure(error: Exception) -> str:
 
 def build_from_args(model_args: dict[str, Any]) -> nn.Module:
     """The network described by a checkpoint's ``model_args``."""
-    from mpe_psn.models import build_model
-
     args = dict(model_args)
     return build_model(args.pop("name"), **args)
 

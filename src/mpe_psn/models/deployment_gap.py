@@ -29,13 +29,13 @@ import torch
 from torch import nn
 
 from mpe_psn.models.batches import forward, model_device, predict
-from mpe_psn.neurons import LIF, MPEPSN
+from mpe_psn.neurons import LIF, MPEPSN, configure, configurable_layers
 
 __all__ = ["deployment_gap", "as_lif"]
 
 
 def _mpe_layers(model: nn.Module) -> list[MPEPSN]:
-    return [m for m in model.modules() if isinstance(m, MPEPSN)]
+    return [m for _, m in configurable_layers(model, MPEPSN)]
 
 
 def as_lif(model: nn.Module) -> nn.Module:
@@ -65,10 +65,7 @@ def _accuracy(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]
 
 def _configured(model: nn.Module, estimator: str, refine_steps: int | None = None) -> nn.Module:
     model = copy.deepcopy(model).eval()
-    for layer in _mpe_layers(model):
-        layer.eval_estimator = estimator
-        if refine_steps is not None:
-            layer.refine_steps = refine_steps
+    configure(model, MPEPSN, eval_estimator=estimator, **({} if refine_steps is None else {"refine_steps": refine_steps}))
     return model
 
 

@@ -14,7 +14,8 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from mpe_psn.neurons import LIF, MPEPSN, PSN, SpikingNeuron
+from mpe_psn.models.neuron_factory import SnnTorchLeaky
+from mpe_psn.neurons import LIF, MPEPSN, PSN, SpikingNeuron, configurable_layers
 
 __all__ = [
     "SYNAPTIC_TYPES",
@@ -37,8 +38,6 @@ def _is_spikingjelly_node(module: nn.Module) -> bool:
 def is_spiking(module: nn.Module) -> bool:
     """True for MPE-PSN, LIF, PSN, SpikingJelly neurons and the snnTorch neuron of the factory
     (the wrapper around ``snntorch.Leaky``, which sees the whole sequence)."""
-    from mpe_psn.models.neuron_factory import SnnTorchLeaky
-
     return isinstance(module, (SpikingNeuron, PSN, SnnTorchLeaky)) or _is_spikingjelly_node(module)
 
 
@@ -63,7 +62,7 @@ def spiking_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def mpe_layers(model: nn.Module) -> list[tuple[str, MPEPSN]]:
-    return [(name, m) for name, m in spiking_layers(model) if isinstance(m, MPEPSN)]
+    return [(name or type(m).__name__, m) for name, m in configurable_layers(model, MPEPSN)]
 
 
 def _time_major(module: nn.Module, tensor: torch.Tensor) -> torch.Tensor:

@@ -31,8 +31,8 @@ from mpe_psn.training.config_fields import (
 from mpe_psn.training.finetune import FINETUNE_TARGETS, finetune_error
 from mpe_psn.utils.device import AMP_MODES
 
-__all__ = ["ConfigError", "DataSection", "ModelSection", "NeuronSection", "OptimisationSection", "RunSection",
-           "TrainConfig", "MODEL_KEYS"]
+__all__ = ["COMPILE_MODES", "ConfigError", "DataSection", "ModelSection", "NeuronSection", "OptimisationSection",
+           "RunSection", "TrainConfig", "MODEL_KEYS", "compile_mode"]
 
 #: Keys that define the network a checkpoint holds: they must match to load or resume it.
 MODEL_KEYS = ("model", "neuron", "T", "input_size", "dataset", "model_options")
@@ -149,6 +149,19 @@ class OptimisationSection(Section):
     finetune_epochs: int = setting(0, "how many of the last --epochs to fine-tune (with --finetune-as)", INT_AT_LEAST_0)
 
 
+#: The values of ``--compile`` / the config key ``compile``: off (eager) or a ``torch.compile`` mode.
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+#: configs saved before the modes hold true or false there (default and off): they load unchanged
+_COMPILE = Check(lambda v: isinstance(v, bool) or v in COMPILE_MODES, f"one of {list(COMPILE_MODES)} (or true/false)")
+
+
+def compile_mode(value: "str | bool") -> str:
+    """The mode of the config value ``compile``: true and false (older configs) are default and off."""
+    if isinstance(value, bool):
+        return "default" if value else "off"
+    return value
+
+
 @dataclass
 class RunSection(Section):
     """Where and how the run happens: device, precision, seed, the run folder."""
@@ -158,7 +171,9 @@ class RunSection(Section):
     device: str = setting("auto", "auto, cpu, cuda, cuda:N", _DEVICE, arg_type="device")
     amp: str = setting("off", "mixed precision: auto (bf16 on CPU; bf16 or fp16 on CUDA), bf16, fp16, off",
                        choices=AMP_MODES, const="auto")
-    compile: bool = setting(False, "torch.compile the network", BOOL)
+    compile: str | bool = setting("off", "torch.compile the training network in this mode (--compile alone: default; "
+                                         "reduce-overhead: CUDA graphs, CUDA only)", _COMPILE, choices=COMPILE_MODES,
+                                  const="default", metavar="MODE")
     log_fidelity: bool = setting(False, "log the estimate's distance to the exact LIF on one test batch each epoch "
                                         "(plot it with `mpe-psn analyze fidelity --train RUN`)", BOOL)
     seed: int = setting(0, "run seed", INT_AT_LEAST_0)

@@ -16,6 +16,7 @@ from torch import nn
 
 from mpe_psn.losses import tet_loss
 from mpe_psn.models.batches import input_lengths, model_input, predict
+from mpe_psn.neurons import configure
 from mpe_psn.training.distributed import all_reduce_sum
 
 __all__ = ["EvalResult", "evaluate", "set_eval_estimator"]
@@ -55,12 +56,7 @@ class EvalResult:
 
 def set_eval_estimator(model: nn.Module, estimator: str) -> int:
     """Set the eval-mode estimator of every MPE-PSN layer; returns how many layers changed."""
-    count = 0
-    for module in model.modules():
-        if hasattr(module, "eval_estimator") and hasattr(module, "estimator"):
-            module.eval_estimator = estimator
-            count += 1
-    return count
+    return len(configure(model, eval_estimator=estimator).changed)
 
 
 @torch.no_grad()

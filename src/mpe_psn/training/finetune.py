@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from mpe_psn.neurons import MPEPSN
+from mpe_psn.neurons import MPEPSN, configure
 
 __all__ = ["FINETUNE_TARGETS", "finetune_error", "is_finetune_epoch", "first_finetune_epoch", "set_finetune"]
 
@@ -59,7 +59,5 @@ def is_finetune_epoch(finetune_as: "str | None", finetune_epochs: int, epochs: i
 def set_finetune(model: nn.Module, T: int, active: bool, base_refine_steps: int) -> int:
     """Set every ``MPEPSN`` layer of ``model`` to the exact LIF (``refine_steps = T - 1``) when
     ``active``, else back to ``base_refine_steps``; returns the number of layers set."""
-    layers = [m for m in model.modules() if isinstance(m, MPEPSN)]
-    for layer in layers:
-        layer.refine_steps = max(T - 1, base_refine_steps) if active else base_refine_steps
-    return len(layers)
+    refine_steps = max(T - 1, base_refine_steps) if active else base_refine_steps
+    return len(configure(model, MPEPSN, refine_steps=refine_steps).changed)

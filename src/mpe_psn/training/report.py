@@ -12,10 +12,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from tqdm.auto import tqdm
 
+from mpe_psn.data import build_dataset, build_loader, dataset_info
+from mpe_psn.functional.checks import ESTIMATORS
 from mpe_psn.training.checkpoint import CheckpointError, checkpoint_path, load_model
 from mpe_psn.training.config import ConfigError
+from mpe_psn.training.distributed import resolve_device
 from mpe_psn.training.evaluate import EvalResult, evaluate, set_eval_estimator
+from mpe_psn.utils.device import amp_dtype
+from mpe_psn.utils.plotting import new_figure, save_figure
 
 __all__ = ["evaluate_checkpoint", "format_report", "summarize", "plot_confusion"]
 
@@ -43,8 +49,6 @@ def summarize(results: Sequence[EvalResult], class_names: Sequence[str]) -> dict
 
 def plot_confusion(confusion: "torch.Tensor | list", class_names: Sequence[str], path: "str | os.PathLike[str]", title: str = "") -> None:
     """Row-normalised confusion matrix (true class down, predicted class across) as a PNG."""
-    from mpe_psn.utils.plotting import new_figure, save_figure
-
     counts = torch.as_tensor(confusion, dtype=torch.float64)
     rows = counts.sum(1, keepdim=True).clamp_min(1)
     share = (counts / rows).numpy()
@@ -90,10 +94,6 @@ def evaluate_checkpoint(
     the checkpoint's ``eval_estimator``. ``plot``: where to write the confusion PNG (``None``:
     next to the checkpoint; ``""``: no PNG).
     """
-    from mpe_psn.data import build_dataset, build_loader, dataset_info
-    from mpe_psn.training.distributed import resolve_device
-    from mpe_psn.utils.device import amp_dtype
-
     path = checkpoint_path(checkpoint, prefer="best.pt")
     dev = resolve_device(device)
     model, config = load_model(path, map_location=dev)
@@ -103,8 +103,6 @@ def evaluate_checkpoint(
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     if estimator is not None:
-        from mpe_psn.functional.checks import ESTIMATORS
-
         if estimator not in ESTIMATORS:
             raise ConfigError(f"--estimator must be one of {list(ESTIMATORS)}, got {estimator!r}")
         if set_eval_estimator(model, estimator) == 0:
@@ -123,8 +121,6 @@ def evaluate_checkpoint(
     results = []
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=runs * len(dataset), desc=f"eval {split}", unit="sample", dynamic_ncols=True)
     for seed in range(runs):
         torch.manual_seed(seed)

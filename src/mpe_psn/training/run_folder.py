@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mpe_psn.training.curves import plot_training_curves
 from mpe_psn.utils.atomic import atomic_write_json, atomic_write_text
 
 __all__ = ["RunFolder", "default_run_name", "read_metrics"]
@@ -63,7 +64,7 @@ class RunFolder:
         self._writer = None
         if tensorboard:
             try:
-                from torch.utils.tensorboard import SummaryWriter
+                from torch.utils.tensorboard import SummaryWriter  # needs the optional tensorboard package
             except ImportError:
                 self._writer = None
             else:
@@ -92,8 +93,6 @@ class RunFolder:
             self._writer.flush()
 
     def plot_curves(self) -> None:
-        from mpe_psn.training.curves import plot_training_curves
-
         plot_training_curves(self.metrics, self.path / "curves.png")
 
     def close(self) -> None:

@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+import torch
+
 __all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save"]
 
 
@@ -54,8 +56,6 @@ def atomic_write_json(path: "str | os.PathLike[str]", obj: Any, indent: int = 2)
 
 def atomic_torch_save(obj: Any, path: "str | os.PathLike[str]") -> None:
     """``torch.save`` that never leaves a truncated checkpoint behind."""
-    import torch
-
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())

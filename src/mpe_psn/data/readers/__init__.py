@@ -10,7 +10,11 @@ import numpy as np
 __all__ = ["read_events", "RecordingError"]
 
 
+from mpe_psn.data.readers.aedat import read_aedat
+from mpe_psn.data.readers.aedat4 import read_aedat4
+from mpe_psn.data.readers.atis import read_atis_bin
 from mpe_psn.data.readers.errors import RecordingError
+from mpe_psn.data.readers.tonic_npy import read_tonic_gesture_npy
 
 
 def read_events(path: "str | os.PathLike[str]") -> np.ndarray:
@@ -25,19 +29,11 @@ def read_events(path: "str | os.PathLike[str]") -> np.ndarray:
         raise FileNotFoundError(f"no recording at {path}")
     suffix = path.suffix.lower()
     if suffix == ".bin":
-        from mpe_psn.data.readers.atis import read_atis_bin
-
         return read_atis_bin(path)
     if suffix == ".aedat":
-        from mpe_psn.data.readers.aedat import read_aedat
-
         return read_aedat(path)
     if suffix == ".aedat4":
-        from mpe_psn.data.readers.aedat4 import read_aedat4
-
         return read_aedat4(path)
     if suffix == ".npy":
-        from mpe_psn.data.readers.tonic_npy import read_tonic_gesture_npy
-
         return read_tonic_gesture_npy(path)
     raise RecordingError(f"{path}: unknown recording format {suffix!r} (expected .bin, .aedat, .aedat4 or .npy)")

@@ -1,9 +1,10 @@
 """Launch the numba LIF kernels (``cpu_kernels``) on torch tensors [T, N].
 
-The neuron blocks are split across threads by the MPE-PSN host's pool
-(``ops.mpe.cpu_host._run_blocks``: up to ``torch.get_num_threads()`` threads, one contiguous
-range of blocks each, one thread below 2**16 elements per thread). float16/bfloat16 inputs are widened to float32 for the kernel (numba has no
-bfloat16) and the outputs narrowed back; the math is float32 either way.
+The neuron blocks are split across threads by the pool every fused op shares
+(``ops/common/threads.py``: up to ``torch.get_num_threads()`` threads, one contiguous range of
+blocks each, one thread below ``MIN_WORK`` elements per thread). float16/bfloat16 inputs are
+widened to float32 for the kernel (numba has no bfloat16) and the outputs narrowed back; the
+math is float32 either way.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mpe_psn.ops.common.tensors import is_constant
+from mpe_psn.ops.common.threads import run_blocks
 from mpe_psn.ops.lif import cpu_kernels as K
-from mpe_psn.ops.mpe.cpu_host import _run_blocks
-from mpe_psn.ops.mpe.passes import is_constant
 
 #: the backward's recomputed H of one sub-block, ``T * width`` float32, stays below this (an L2's share)
 SCRATCH_BYTES = 1 << 18
@@ -43,7 +44,7 @@ def forward(x: torch.Tensor, theta: torch.Tensor, tau: float, spikes: torch.Tens
     """Write the spikes of ``x`` [T, N] into ``spikes`` (x's dtype); ``theta`` float32 [N] or [1]."""
     T, N = x.shape
     spk, direct = _out(spikes)
-    _run_blocks(K.forward, T, N, _f32(x), _f32(theta), theta.numel() > 1, np.float32(tau), spk)
+    run_blocks(K.forward, T, N, _f32(x), _f32(theta), theta.numel() > 1, np.float32(tau), spk)
     if not direct:
         spikes.copy_(torch.from_numpy(spk))
 
@@ -56,7 +57,7 @@ def backward(x: torch.Tensor, theta: torch.Tensor, tau: float, surrogate: int, a
     g_theta = np.empty(N, dtype=np.float32)
     gs_const = is_constant(g_spikes)
     gs = np.full((1, 1), float(g_spikes.reshape(-1)[0]), dtype=np.float32) if gs_const else _f32(g_spikes)
-    _run_blocks(
+    run_blocks(
         K.backward, T, N, _f32(x), _f32(theta), theta.numel() > 1, np.float32(tau), surrogate, np.float32(alpha),
         gs, gs_const, _width(T), gx_np, g_theta,
     )

@@ -1,9 +1,10 @@
 """The fused exact LIF on the CPU: numba kernels over blocks of neurons of ``x`` [T, N].
 
-A call handles the neuron blocks ``b0 .. b1-1`` (``BLOCK`` neurons each, the MPE-PSN kernels'
-block, so ``ops.mpe.cpu_host``'s thread pool splits both the same way); the kernels release
-the GIL. Within a block the neuron loop is innermost (contiguous, SIMD-vectorisable) and the
-membrane potential of each neuron is carried from step to step in a block-sized row::
+A call handles the neuron blocks ``b0 .. b1-1`` (``BLOCK`` neurons each; ``BLOCK`` and the
+surrogate's gradient come from ``ops/common/numba_math.py``, and ``ops/common/threads.py``
+splits every op's blocks over threads); the kernels release the GIL. Within a block the neuron loop
+is innermost (contiguous, SIMD-vectorisable) and the membrane potential of each neuron is
+carried from step to step in a block-sized row::
 
     H[t] = tau * V[t-1] + x[t]          V[-1] = 0
     S[t] = 1[H[t] - theta > 0] + 0 * (H[t] - theta)    (NaN stays NaN, as functional.lif)
@@ -26,9 +27,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mpe_psn.ops.mpe.cpu_kernels import BLOCK, ONE, ZERO, _surrogate_grad
+from mpe_psn.ops.common.numba_math import BLOCK, ONE, ZERO, surrogate_grad
 
 __all__ = ["BLOCK", "forward", "backward"]
+
+#: the stamp of ``ops/common/numba_math.py`` + ``codes.py`` (see numba_math's docstring): this
+#: line changes with them, so numba's disk cache recompiles the kernels of this file
+COMMON_SOURCE_STAMP = "0e19231bdcfd5ab6"
 
 
 @njit(inline="always")
@@ -80,7 +85,7 @@ def _reverse_rows(surr, T, n, lo, hbuf, th, gs, gs_const, gs_row, tau, alpha, gx
             w = h - th[i]
             s = _spike(w)
             g_v = gv[i]
-            gu = _surrogate_grad(w, surr, alpha) * (gsr[i] - g_v * h)
+            gu = surrogate_grad(w, surr, alpha) * (gsr[i] - g_v * h)
             gth[i] -= gu
             gh = gu + g_v * (ONE - s)
             gxr[i] = gh

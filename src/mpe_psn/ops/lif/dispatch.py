@@ -22,10 +22,10 @@ from mpe_psn.functional.checks import check_tau, check_threshold, check_time_maj
 from mpe_psn.functional.lif import lif
 from mpe_psn.functional.surrogate import Surrogate, get_surrogate
 from mpe_psn.ops import registry
+from mpe_psn.ops.common.codes import SURROGATE_CODES
 from mpe_psn.ops.fallback import guarded, warn_once
 from mpe_psn.ops.lif.backends import OP
 from mpe_psn.ops.lif.op import run_lif
-from mpe_psn.ops.mpe.codes import SURROGATE_CODES
 
 __all__ = ["check_lif_backend", "lif_spikes"]
 

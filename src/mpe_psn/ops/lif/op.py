@@ -13,14 +13,26 @@ Both ops have fake (meta) implementations, so ``torch.compile(fullgraph=True)`` 
 and ``torch.library.opcheck`` passes. Eager calls go through the twin ``_EagerLIF`` (the same
 implementation without the custom-op dispatch, as ``ops/mpe/op.py`` does). ``surrogate`` is a
 code of ``ops.mpe.codes.SURROGATE_CODES``; ``backend`` a name registered for op ``"lif"``.
+
+A backend may give the op as one whose kernels a compiled graph sees (:data:`GRAPH_LIFS`;
+``triton_op.py``: ``mpe_psn::triton_lif``, the same schema, body and autograd registered with
+``torch.library.triton_op``): ``torch.compile`` calls it instead of ``mpe_psn::lif``, while
+``torch.export`` keeps ``mpe_psn::lif``.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import Tensor
 
 from mpe_psn.ops import registry
+
+
+#: backend -> the op whose kernels compiled graphs see (the schema of ``mpe_psn::lif``), set by
+#: the backend's module when it can be traced (``triton_op.py``)
+GRAPH_LIFS: dict[str, Callable] = {}
 
 
 def _host(backend: str):
@@ -34,7 +46,8 @@ def _thresholds(threshold: Tensor, x: Tensor) -> Tensor:
     return threshold.detach().expand(x.shape[1:]).reshape(-1).contiguous()
 
 
-def _lif_impl(x: Tensor, threshold: Tensor, tau: float, surrogate: int, alpha: float, backend: str) -> Tensor:
+def lif_outputs(x: Tensor, threshold: Tensor, tau: float, surrogate: int, alpha: float, backend: str) -> Tensor:
+    """The body of ``mpe_psn::lif`` (and of a backend's graph op, :data:`GRAPH_LIFS`)."""
     T = x.shape[0]
     x2 = x.detach().reshape(T, -1).contiguous()
     spikes = torch.empty_like(x2)
@@ -42,7 +55,7 @@ def _lif_impl(x: Tensor, threshold: Tensor, tau: float, surrogate: int, alpha: f
     return spikes.reshape(x.shape)
 
 
-lif = torch.library.custom_op("mpe_psn::lif", _lif_impl, mutates_args=())
+lif = torch.library.custom_op("mpe_psn::lif", lif_outputs, mutates_args=())
 
 
 @lif.register_fake
@@ -50,8 +63,9 @@ def _lif_fake(x, threshold, tau, surrogate, alpha, backend):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
-def _lif_backward_impl(x: Tensor, threshold: Tensor, g_spikes: Tensor, tau: float, surrogate: int, alpha: float,
-                       backend: str) -> tuple[Tensor, Tensor]:
+def lif_gradients(x: Tensor, threshold: Tensor, g_spikes: Tensor, tau: float, surrogate: int, alpha: float,
+                  backend: str) -> tuple[Tensor, Tensor]:
+    """The body of ``mpe_psn::lif_backward`` (and of a graph op's backward)."""
     T = x.shape[0]
     x2 = x.detach().reshape(T, -1).contiguous()
     gx = torch.empty_like(x2)
@@ -64,7 +78,7 @@ def _lif_backward_impl(x: Tensor, threshold: Tensor, g_spikes: Tensor, tau: floa
     return gx.reshape(x.shape), g_theta.to(device=threshold.device, dtype=threshold.dtype).reshape(threshold.shape)
 
 
-lif_backward = torch.library.custom_op("mpe_psn::lif_backward", _lif_backward_impl, mutates_args=())
+lif_backward = torch.library.custom_op("mpe_psn::lif_backward", lif_gradients, mutates_args=())
 
 
 @lif_backward.register_fake
@@ -84,11 +98,17 @@ def _gradients(ctx, g_spikes, backward) -> tuple:
     return gx, g_theta, None, None, None, None
 
 
-def _lif_grad(ctx, g_spikes):
-    return _gradients(ctx, g_spikes, lif_backward)
+def register_lif_autograd(name: str, backward_op: Callable) -> None:
+    """The autograd of a LIF op ``name`` (the schema of ``mpe_psn::lif``): its backward is
+    ``backward_op`` (the schema of ``mpe_psn::lif_backward``)."""
+
+    def grad(ctx, g_spikes):
+        return _gradients(ctx, g_spikes, backward_op)
+
+    torch.library.register_autograd(name, grad, setup_context=_setup)
 
 
-torch.library.register_autograd("mpe_psn::lif", _lif_grad, setup_context=_setup)
+register_lif_autograd("mpe_psn::lif", lif_backward)
 
 
 class _EagerLIF(torch.autograd.Function):
@@ -99,15 +119,19 @@ class _EagerLIF(torch.autograd.Function):
     def forward(ctx, x, threshold, tau, surrogate, alpha, backend):
         # ctx in forward (no separate setup_context): apply() then skips an inspect.signature bind per call
         _setup(ctx, (x, threshold, tau, surrogate, alpha, backend), None)
-        return _lif_impl(x, threshold, tau, surrogate, alpha, backend)
+        return lif_outputs(x, threshold, tau, surrogate, alpha, backend)
 
     @staticmethod
     def backward(ctx, g_spikes):
-        return _gradients(ctx, g_spikes, _lif_backward_impl)
+        return _gradients(ctx, g_spikes, lif_gradients)
 
 
 def run_lif(x: Tensor, threshold: Tensor, tau: float, surrogate: int, alpha: float, backend: str) -> Tensor:
-    """``mpe_psn::lif`` when traced (``torch.compile``, ``torch.export``, fake tensors), else ``_EagerLIF``."""
+    """``mpe_psn::lif`` when traced (``torch.compile``, ``torch.export``, fake tensors; under
+    ``torch.compile`` the backend's graph op if it has one), else ``_EagerLIF``."""
     if torch.compiler.is_compiling() or torch.compiler.is_exporting() or type(x) is not torch.Tensor:
-        return lif(x, threshold, tau, surrogate, alpha, backend)
+        op = lif
+        if torch.compiler.is_compiling() and not torch.compiler.is_exporting():
+            op = GRAPH_LIFS.get(backend, lif)
+        return op(x, threshold, tau, surrogate, alpha, backend)
     return _EagerLIF.apply(x, threshold, tau, surrogate, alpha, backend)

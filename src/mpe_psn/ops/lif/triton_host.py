@@ -2,6 +2,10 @@
 
 Block: ``BLOCK`` neurons and ``WARPS`` warps per program on the GPU (not tuned on a GPU yet);
 under the interpreter one large block (up to 1024) keeps the Python-level loop short.
+
+On traced tensors (``mpe_psn::triton_lif`` traced inside ``torch.compile``, ``triton_op.py``)
+a kernel goes through ``torch.library.wrap_triton``: the graph holds the call, and Inductor
+compiles and launches it.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import torch
 import triton
 
 from mpe_psn.ops.lif import triton_kernels as K
-from mpe_psn.ops.mpe.passes import is_constant
+from mpe_psn.ops.common.tensors import is_constant
 
 INTERPRETED = K.INTERPRETED
 BLOCK, WARPS = 256, 4
@@ -38,11 +42,25 @@ def _setting(N: int) -> tuple[int, int]:
     return BLOCK, WARPS
 
 
+def _launcher(kernel, x: torch.Tensor, theta: torch.Tensor):
+    """``(kernel, theta)`` as launched on ``x``: as they are; when ``x`` is traced (a functional or
+    fake tensor, not a plain one) the kernel through ``wrap_triton`` and a copy of ``theta``.
+    torch's analysis of what a kernel writes counts ``theta_ptr`` (the offsets that address the
+    stores come out of ``_neurons(theta_ptr, ...)``), and ``theta`` may be a view of the op's
+    threshold: written through a view, the op would mutate its input."""
+    if type(x) is torch.Tensor:
+        return kernel, theta
+    from torch.library import wrap_triton  # only under torch.compile: eager launches never need it
+
+    return wrap_triton(kernel), theta.clone()
+
+
 def forward(x: torch.Tensor, theta: torch.Tensor, tau: float, spikes: torch.Tensor) -> None:
     """Write the spikes of ``x`` [T, N] into ``spikes`` (x's dtype); ``theta`` float32 [N] or [1]."""
     T, N = x.shape
     block, warps = _setting(N)
-    K.forward_kernel[(triton.cdiv(N, block),)](
+    kernel, theta = _launcher(K.forward_kernel, x, theta)
+    kernel[(triton.cdiv(N, block),)](
         x, theta, spikes, T, N, int(theta.numel() > 1), float(tau),
         BLOCK=block, num_warps=warps, enable_fp_fusion=False,
     )
@@ -62,8 +80,12 @@ def backward(x: torch.Tensor, theta: torch.Tensor, tau: float, surrogate: int, a
         g_spikes = g_spikes.contiguous()
     h = torch.empty((T, N), dtype=torch.float32, device=x.device)
     g_theta = torch.empty(N, dtype=torch.float32, device=x.device)
-    K.backward_kernel[(triton.cdiv(N, block),)](
+    kernel, theta = _launcher(K.backward_kernel, x, theta)
+    kernel[(triton.cdiv(N, block),)](
         x, theta, g_spikes, h, gx, g_theta, T, N, int(theta.numel() > 1), gs_step, int(surrogate), float(tau),
         float(alpha), BLOCK=block, num_warps=warps, enable_fp_fusion=False,
     )
     return g_theta
+
+
+from mpe_psn.ops.lif import triton_op  # noqa: E402,F401  (the op as a triton_op, for compiled graphs)

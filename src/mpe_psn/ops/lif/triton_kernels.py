@@ -25,7 +25,7 @@ import os
 import triton
 import triton.language as tl
 
-from mpe_psn.ops.mpe.triton_kernels import _block_offsets, _flat_index, _surrogate_grad
+from mpe_psn.ops.common.triton_math import block_offsets, flat_index, surrogate_grad
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
 
@@ -36,7 +36,7 @@ BACKWARD_INTS = FORWARD_INTS + ["gs_step", "surr"]
 @triton.jit
 def _neurons(theta_ptr, N, theta_step, BLOCK: tl.constexpr):
     """``(offsets, mask, thresholds)`` of this program's ``BLOCK`` neurons."""
-    offs = _block_offsets(tl.program_id(0), BLOCK)
+    offs = block_offsets(tl.program_id(0), BLOCK)
     mask = offs < N
     return offs, mask, tl.load(theta_ptr + offs * theta_step, mask=mask, other=0.0)
 
@@ -46,7 +46,7 @@ def _walk_forward(x_ptr, out_ptr, T, N, offs, mask, theta, tau, STORE_H: tl.cons
     """Steps 0 .. T-1 with V in registers; stores S (in ``out``'s dtype) or, ``STORE_H``, H (float32)."""
     v = tl.zeros_like(theta)
     for t in range(T):
-        idx = _flat_index(t, N, offs)
+        idx = flat_index(t, N, offs)
         x = tl.load(x_ptr + idx, mask=mask, other=0.0).to(tl.float32)
         h = tau * v + x
         w = h - theta
@@ -73,12 +73,12 @@ def backward_kernel(x_ptr, theta_ptr, gs_ptr, h_ptr, gx_ptr, gth_ptr, T, N, thet
     gv = tl.zeros([BLOCK], dtype=tl.float32)
     gth = tl.zeros([BLOCK], dtype=tl.float32)
     for k in range(T):
-        idx = _flat_index(T - 1 - k, N, offs)
+        idx = flat_index(T - 1 - k, N, offs)
         h = tl.load(h_ptr + idx, mask=mask, other=0.0)
         w = h - theta
         s = tl.where(w > 0.0, 1.0, 0.0) + w * 0.0
         gs = tl.load(gs_ptr + idx * gs_step, mask=mask, other=0.0).to(tl.float32)
-        gu = _surrogate_grad(surr, w, alpha) * (gs - gv * h)
+        gu = surrogate_grad(surr, w, alpha) * (gs - gv * h)
         gth -= gu
         gh = gu + gv * (1.0 - s)
         tl.store(gx_ptr + idx, gh.to(gx_ptr.dtype.element_ty), mask=mask)

@@ -19,13 +19,13 @@ TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def _load_cpu():
-    from mpe_psn.ops.mpe import cpu_host
+    from mpe_psn.ops.mpe import cpu_host  # on first use: importing it loads numba (seconds)
 
     return cpu_host
 
 
 def _load_triton():
-    from mpe_psn.ops.mpe import triton_host
+    from mpe_psn.ops.mpe import triton_host  # on first use: it needs triton, an optional dependency
 
     return triton_host
 

@@ -6,92 +6,38 @@ is read on the host: the seed, the threshold, kappa and the incoming gradients o
 of ``spikes.sum()`` are read by the kernels from memory. The membrane loss and the threshold's
 gradient are reduced by numba too (``finish_forward``, ``finish_backward``).
 
-Blocks of neurons are split into one contiguous range per thread (``torch.get_num_threads()``
-threads, at most one range per ``MIN_WORK`` elements) and run on a small thread pool; the
-kernels release the GIL. float16/bfloat16 inputs are widened to float32 for the kernel (numba
-has no bfloat16) and the outputs narrowed back; math is float32 either way.
+Blocks of neurons are split into one contiguous range per thread and run on the small thread
+pool of ``ops/common/threads.py``; the kernels release the GIL. float16/bfloat16 inputs are
+widened to float32 for the kernel (numba has no bfloat16) and the outputs narrowed back; math
+is float32 either way.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import torch
 
+from mpe_psn.ops.common.tensors import is_constant
+from mpe_psn.ops.common.threads import run_blocks, workers
 from mpe_psn.ops.mpe import cpu_kernels as K
-from mpe_psn.ops.mpe.passes import PassConfig, is_constant, loss_scale
+from mpe_psn.ops.mpe.passes import PassConfig, loss_scale
 
-#: below this many elements per thread a pass runs on the calling thread alone
-MIN_WORK = 1 << 16
 #: the forward records each Bernoulli sample in one byte, so the backward needs no hash or exp
 KEEPS_SAMPLES = True
 
-_DUMMY = np.zeros((1, 1), dtype=np.float32)
 _NO_PARTS = np.zeros((1, 1), dtype=np.float32)
 _NO_STEPS = np.zeros(0, dtype=np.float32)
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-_pool_pid = -1
-_pool_lock = threading.Lock()
-
-
-def _executor(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``workers`` threads (rebuilt after a fork: threads do not survive it)."""
-    global _pool, _pool_size, _pool_pid
-    with _pool_lock:
-        if _pool is None or _pool_size < workers or _pool_pid != os.getpid():
-            if _pool is not None and _pool_pid == os.getpid():
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mpe_psn_cpu")
-            _pool_size, _pool_pid = workers, os.getpid()
-            atexit.register(_pool.shutdown, wait=False)
-        return _pool
-
-
-def _workers(T: int, N: int) -> int:
-    """Threads for a pass over ``T x N`` elements: one per ``MIN_WORK`` elements, at most torch's."""
-    return max(1, min(torch.get_num_threads(), _nblocks(N), (T * N) // MIN_WORK))
-
-
-def _run_blocks(kernel, T: int, N: int, *args) -> None:
-    """Run ``kernel(b0, b1, *args)`` over all neuron blocks, split across threads."""
-    nblocks = _nblocks(N)
-    workers = _workers(T, N)
-    if workers == 1:
-        kernel(0, nblocks, *args)
-        return
-    edges = [nblocks * w // workers for w in range(workers + 1)]
-    pool = _executor(workers)
-    futures = [pool.submit(kernel, edges[w], edges[w + 1], *args) for w in range(1, workers)]
-    kernel(edges[0], edges[1], *args)  # the calling thread does the first share
-    for future in futures:
-        future.result()
 
 
 def _run_and_finish(kernel, T: int, N: int, nblocks: int, args: tuple, finish_args: tuple, finish, *more) -> None:
     """``kernel`` over all blocks, then its reduction: inside the kernel's own call (its
     ``finish`` flag, then ``finish_args``) when one thread runs every block, so a small layer is
     one numba call; else ``finish(*more, *finish_args)`` after the threads."""
-    if min(torch.get_num_threads(), nblocks, (T * N) // MIN_WORK) <= 1:
+    if workers(T, N) == 1:
         kernel(0, nblocks, *args, True, *finish_args)
         return
-    _run_blocks(kernel, T, N, *args, False, *finish_args)
+    run_blocks(kernel, T, N, *args, False, *finish_args)
     finish(*more, *finish_args)
-
-
-def _f32(t: torch.Tensor | None) -> np.ndarray:
-    """A float32 C-contiguous numpy view (or copy) of ``t``; a dummy for None."""
-    if t is None:
-        return _DUMMY
-    return t.detach().to(torch.float32).contiguous().numpy()
-
-
-def _nblocks(N: int) -> int:
-    return max(1, (N + K.BLOCK - 1) // K.BLOCK)
 
 
 def _at(t: torch.Tensor | None) -> int:
@@ -124,7 +70,7 @@ def forward_pass(x, T, N, noise, est, seed_at, theta_at, cfg: PassConfig, out) -
     """A pass before the last: its corrected potential V into ``out`` (float32)."""
     xf = _widened(x)
     kernel = K.forward_kernel(cfg.est_mode, False, est is not None, False, False)
-    _run_blocks(kernel, T, N, T, N, xf.data_ptr(), _at(noise), _at(est), seed_at, theta_at, cfg.tau, 0, 0,
+    run_blocks(kernel, T, N, T, N, xf.data_ptr(), _at(noise), _at(est), seed_at, theta_at, cfg.tau, 0, 0,
                 out.data_ptr(), _NO_PARTS, 0, False, 1.0, 0, False, 0, _NO_STEPS)
 
 
@@ -190,7 +136,7 @@ def backward_pass(x, T, N, noise, est, seed_at, theta_at, kappa, cfg: PassConfig
             0 if gx_f is None else gx_f.data_ptr(), 0 if g_est is None else g_est.data_ptr(), g_theta,
             0 if mask is None else mask.data_ptr())
     if finish is None:
-        _run_blocks(kernel, T, N, *args, False, 0, _NO_STEPS, 0)
+        run_blocks(kernel, T, N, *args, False, 0, _NO_STEPS, 0)
         result = g_theta
     else:
         want_theta, step_err, want_kappa = finish

@@ -23,28 +23,26 @@ estimate of step ``t-1`` is added when the walk reaches ``t`` (a one-step "pendi
 so each sample is hashed once per pass.
 
 All arithmetic is float32 (constants are float32 so numba does not widen to float64); there
-is a single specialisation of each kernel, compiled once and cached on disk.
+is a single specialisation of each kernel, compiled once and cached on disk. The surrogate's
+gradient, ``sigmoid`` and ``BLOCK`` come from ``ops/common/numba_math.py`` (shared with the
+fused LIF); ``COMMON_SOURCE_STAMP`` below keeps the disk cache in step with it.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from llvmlite import ir
 from numba import carray, njit, types
 from numba.extending import intrinsic
 
+from mpe_psn.ops.common.numba_math import BLOCK, ONE, TWO, ZERO, sigmoid, surrogate_grad
 from mpe_psn.ops.mpe import noise as _noise
-from mpe_psn.ops.mpe.codes import EST_EXPECTED, EST_HASH, EST_MASK, EST_NOISE, SURR_SIGMOID, SURR_TRIANGULAR
+from mpe_psn.ops.mpe.codes import EST_EXPECTED, EST_HASH, EST_MASK, EST_NOISE
 
-BLOCK = 1024
+#: the stamp of ``ops/common/numba_math.py`` + ``codes.py`` (see numba_math's docstring): this
+#: line changes with them, so numba's disk cache recompiles the kernels of this file
+COMMON_SOURCE_STAMP = "0e19231bdcfd5ab6"
 
-ONE = np.float32(1.0)
-ZERO = np.float32(0.0)
-TWO = np.float32(2.0)
-PI_HALF = np.float32(math.pi / 2.0)
-HALF = np.float32(0.5)
 SPLIT_ADD, SPLIT_M1, SPLIT_M2 = (np.uint64(c) for c in _noise.SPLITMIX)
 KEY_MASK = np.uint64(0x7FFFFFFF)
 
@@ -88,62 +86,6 @@ def _uniform(i, k1, k2):
     return _uniform_at(i, 0, k1, k2)
 
 
-@intrinsic
-def _bits_to_float(typingctx, bits):
-    """Reinterpret an int32's bits as a float32 (an LLVM bitcast, so loops stay vectorisable)."""
-    sig = types.float32(types.int32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
-
-
-LOG2E = np.float32(1.4426950408889634)
-LN2_HI = np.float32(0.693359375)
-LN2_LO = np.float32(-2.12194440e-4)
-EXP_LO = np.float32(-87.0)
-EXP_HI = np.float32(88.0)
-P0 = np.float32(1.9875691500e-4)
-P1 = np.float32(1.3981999507e-3)
-P2 = np.float32(8.3334519073e-3)
-P3 = np.float32(4.1665795894e-2)
-P4 = np.float32(1.6666665459e-1)
-P5 = np.float32(5.0000001201e-1)
-
-
-@njit(inline="always")
-def _exp(z):
-    """float32 ``exp(z)`` for z clamped to [-87, 88] (Cephes' expf polynomial, ~1 ulp).
-
-    Written out because numba's ``math.exp`` is a libm call that stops the loop from
-    being vectorised (15 ms instead of 1 ms per 2**20 elements on the reference machine).
-    """
-    z = min(max(z, EXP_LO), EXP_HI)
-    n = np.floor(z * LOG2E + HALF)
-    r = (z - n * LN2_HI) - n * LN2_LO
-    r2 = r * r
-    p = (((((P0 * r + P1) * r + P2) * r + P3) * r + P4) * r + P5) * r2 + r + ONE
-    return p * _bits_to_float((np.int32(n) + np.int32(127)) << np.int32(23))
-
-
-@njit(inline="always")
-def _sigmoid(x):
-    return ONE / (ONE + _exp(-x))
-
-
-@njit(inline="always")
-def _surrogate_grad(u, kind, alpha):
-    """dS/du for the surrogate code ``kind`` (``codes.SURROGATE_CODES``; ``functional.surrogate``)."""
-    if kind == SURR_TRIANGULAR:
-        return max(alpha - abs(u), ZERO) / (alpha * alpha)
-    if kind == SURR_SIGMOID:
-        s = _sigmoid(alpha * u)
-        return alpha * s * (ONE - s)
-    w = PI_HALF * alpha * u
-    return (alpha / TWO) / (ONE + w * w)
-
-
 @njit(cache=True, fastmath={"reassoc", "nsz"})
 def _sum(a):
     """Sum of a float32 vector (reassociation allowed, so it vectorises)."""
@@ -174,7 +116,7 @@ def _vhat(est_mode, xv, nv, mv, base, j, k1, k2):
         fired = mv != 0
         keep = ZERO if fired else ONE
         return keep * xv, keep, fired
-    return _vhat_given_p(est_mode, xv, _sigmoid(xv), nv, base, j, k1, k2)
+    return _vhat_given_p(est_mode, xv, sigmoid(xv), nv, base, j, k1, k2)
 
 
 @njit(inline="always")
@@ -262,7 +204,7 @@ def _backward_row(est_mode, final, first, from_buf, surr, n, xr, nr, mr, er, gsr
     if (first or final) and est_mode != EST_MASK:
         for i in range(n):
             xv = xr[i]
-            vh, fc, _ = _vhat_given_p(est_mode, xv, _sigmoid(xv), nr[i], base, i, k1, k2)
+            vh, fc, _ = _vhat_given_p(est_mode, xv, sigmoid(xv), nr[i], base, i, k1, k2)
             st[VH + i] = vh
             st[FAC + i] = fc
     for i in range(n):
@@ -278,7 +220,7 @@ def _backward_row(est_mode, final, first, from_buf, surr, n, xr, nr, mr, er, gsr
         h = xv + tau * st[PREV + i]
         w = h - theta
         s = (ONE if w > ZERO else ZERO) + w * ZERO
-        sg = _surrogate_grad(w, surr, alpha)
+        sg = surrogate_grad(w, surr, alpha)
         if final:
             d = vhat - (ONE - s) * h
             gv = -c * d

@@ -23,18 +23,24 @@ Compiled graphs, ``torch.export`` and tensor subclasses see the custom ops:
 
 Each op has a fake (meta) implementation, so ``torch.compile(fullgraph=True)`` traces through
 it, and ``torch.library.opcheck`` passes. The integer codes are those of ``codes.py``.
+
+A backend may also give the layer as an op whose kernels a compiled graph sees
+(:data:`GRAPH_LAYERS`; ``triton_op.py``: ``mpe_psn::triton_layer``, the same schema, body and
+autograd registered with ``torch.library.triton_op``). ``torch.compile`` then calls that op
+instead of the opaque ``mpe_psn::layer``; ``torch.export`` keeps ``mpe_psn::layer``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from mpe_psn.functional.mpe import mpe_psn_unchecked
+from mpe_psn.functional.surrogate import get_surrogate
 from mpe_psn.ops import registry
-from mpe_psn.ops.mpe.backends import OP
 from mpe_psn.ops.mpe.codes import EST_EXPECTED, EST_HASH, SURROGATE_NAMES
 from mpe_psn.ops.mpe.noise import hash_uniform
 from mpe_psn.ops.mpe.passes import Forward, PassConfig, run_backward, run_forward, uses_mask
@@ -58,19 +64,37 @@ class Setting(NamedTuple):
 #: plain dict, so torch.compile traces through it
 _settings: dict[tuple, Setting] = {}
 
+#: backend -> the layer as an op whose kernels compiled graphs see (the schema of ``mpe_psn::layer``),
+#: set by the backend's module when it can be traced (``triton_op.py``); other backends are the
+#: opaque ``mpe_psn::layer`` in a compiled graph
+GRAPH_LAYERS: dict[str, Callable] = {}
+
+
+def _host(backend: str):
+    """The host module of ``backend``, a fused backend of op "mpe" (imported on first use). By
+    name, not through ``backends.py``: the Triton host imports this module (``triton_op.py``)."""
+    return registry.backends("mpe")[backend].host()
+
 
 def setting(backend: str, estimator: int, passes: int, surrogate: int, alpha: float, tau: float,
-            kappa_softmax: bool = False) -> Setting:
-    """The (cached) :class:`Setting` of these codes on ``backend`` (a fused backend of op "mpe")."""
+            kappa_softmax: bool = False, in_op: bool = False) -> Setting:
+    """The (cached) :class:`Setting` of these codes on ``backend`` (a fused backend of op "mpe").
+
+    Inside ``torch.compile`` it has no host (the traced code must not import one), unless
+    ``in_op``: an op's body, which needs the host even while a graph is traced (a triton_op's
+    body is traced into its kernels). Only eager calls fill the cache: the traced code's guards
+    read it."""
     key = (backend, estimator, passes, surrogate, alpha, tau, kappa_softmax)
     found = _settings.get(key)
     if found is None:
-        if torch.compiler.is_compiling():  # a traced graph calls the ops, which make their own setting
-            return Setting(backend, None, PassConfig(estimator, float(tau), surrogate, float(alpha)), passes,
-                           bool(kappa_softmax), False)
-        host = registry.backends(OP)[backend].host()
+        compiling = torch.compiler.is_compiling()
         cfg = PassConfig(estimator, float(tau), surrogate, float(alpha))
-        found = _settings[key] = Setting(backend, host, cfg, passes, bool(kappa_softmax), uses_mask(host, cfg, passes))
+        if compiling and not in_op:  # a traced graph calls the ops, which make their own setting
+            return Setting(backend, None, cfg, passes, bool(kappa_softmax), False)
+        host = _host(backend)
+        found = Setting(backend, host, cfg, passes, bool(kappa_softmax), uses_mask(host, cfg, passes))
+        if not compiling:
+            _settings[key] = found
     return found
 
 
@@ -118,8 +142,11 @@ def run_layer(x: Tensor, threshold: Tensor, kappa: Optional[Tensor], noise: Opti
     or any tensor subclass such as fake tensors), else the host directly (through ``_EagerLayer``
     when a gradient is needed)."""
     if torch.compiler.is_compiling() or torch.compiler.is_exporting() or type(x) is not torch.Tensor:
-        spikes, mem_loss, _, _ = layer(x, threshold, kappa, noise, seed, s.cfg.tau, s.cfg.est_mode, s.passes,
-                                       s.cfg.surrogate, s.cfg.alpha, s.backend, s.kappa_softmax)
+        op = layer
+        if torch.compiler.is_compiling() and not torch.compiler.is_exporting():
+            op = GRAPH_LAYERS.get(s.backend, layer)
+        spikes, mem_loss, _, _ = op(x, threshold, kappa, noise, seed, s.cfg.tau, s.cfg.est_mode, s.passes,
+                                    s.cfg.surrogate, s.cfg.alpha, s.backend, s.kappa_softmax)
         return spikes, mem_loss
     if torch.is_grad_enabled() and (x.requires_grad or threshold.requires_grad or (kappa is not None and kappa.requires_grad)):
         return _EagerLayer.apply(x, threshold, kappa, noise, seed, s)
@@ -135,21 +162,23 @@ def _step_err_tensor(step_err, kappa: Optional[Tensor], x: Tensor) -> Tensor:
     return torch.from_numpy(step_err) if isinstance(step_err, np.ndarray) else step_err
 
 
-def _layer_impl(
+def layer_outputs(
     x: Tensor, threshold: Tensor, kappa: Optional[Tensor], noise: Optional[Tensor], seed: Optional[Tensor], tau: float,
     estimator: int, passes: int, surrogate: int, alpha: float, backend: str, kappa_softmax: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    out = forward(x, threshold, kappa, noise, seed, setting(backend, estimator, passes, surrogate, alpha, tau, kappa_softmax))
+    """The body of ``mpe_psn::layer`` (and of a backend's graph op, :data:`GRAPH_LAYERS`)."""
+    s = setting(backend, estimator, passes, surrogate, alpha, tau, kappa_softmax, in_op=True)
+    out = forward(x, threshold, kappa, noise, seed, s)
     mask = out.mask if out.mask is not None else x.new_empty((0,), dtype=torch.uint8)
     return out.spikes, out.mem_loss, _step_err_tensor(out.step_err, kappa, x), mask
 
 
-layer = torch.library.custom_op("mpe_psn::layer", _layer_impl, mutates_args=())
+layer = torch.library.custom_op("mpe_psn::layer", layer_outputs, mutates_args=())
 
 
 @layer.register_fake
 def _layer_fake(x, threshold, kappa, noise, seed, tau, estimator, passes, surrogate, alpha, backend, kappa_softmax):
-    host = registry.backends(OP)[backend].host()  # not setting(): that one knows no host while compiling
+    host = _host(backend)  # not setting(): that one knows no host while compiling
     mask = uses_mask(host, PassConfig(estimator, tau, surrogate, alpha), passes)
     return (
         torch.empty_like(x, memory_format=torch.contiguous_format),
@@ -159,12 +188,13 @@ def _layer_fake(x, threshold, kappa, noise, seed, tau, estimator, passes, surrog
     )
 
 
-def _layer_backward_impl(
+def layer_gradients(
     x: Tensor, threshold: Tensor, kappa: Optional[Tensor], noise: Optional[Tensor], seed: Optional[Tensor], mask: Tensor,
     step_err: Tensor, g_spikes: Optional[Tensor], g_loss: Optional[Tensor], tau: float, estimator: int, passes: int,
     surrogate: int, alpha: float, backend: str, kappa_softmax: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    s = setting(backend, estimator, passes, surrogate, alpha, tau, kappa_softmax)
+    """The body of ``mpe_psn::layer_backward`` (and of a graph op's backward)."""
+    s = setting(backend, estimator, passes, surrogate, alpha, tau, kappa_softmax, in_op=True)
     gx, g_theta, g_kappa = backward(
         x, threshold, s.host.kappa(kappa, kappa_softmax), noise, seed, mask if mask.numel() > 0 else None,
         step_err if kappa is not None else None, g_spikes, g_loss, s, (True, True, kappa is not None),
@@ -172,7 +202,7 @@ def _layer_backward_impl(
     return gx, g_theta, g_kappa if g_kappa is not None else x.new_empty((0,), dtype=torch.float32)
 
 
-layer_backward = torch.library.custom_op("mpe_psn::layer_backward", _layer_backward_impl, mutates_args=())
+layer_backward = torch.library.custom_op("mpe_psn::layer_backward", layer_gradients, mutates_args=())
 
 
 @layer_backward.register_fake
@@ -189,14 +219,21 @@ def _layer_setup(ctx, inputs, output):
     ctx.args = (tau, estimator, passes, surrogate, alpha, backend, kappa_softmax)
 
 
-def _layer_grad(ctx, g_spikes, g_loss, g_step_err, g_mask):
-    x, threshold, mask, step_err, *rest = ctx.saved_tensors
-    kappa, noise, seed = (rest.pop(0) if given else None for given in ctx.optional)
-    gx, g_theta, g_kappa = layer_backward(x, threshold, kappa, noise, seed, mask, step_err, g_spikes, g_loss, *ctx.args)
-    return gx, g_theta, g_kappa if kappa is not None else None, None, None, None, None, None, None, None, None, None
+def register_layer_autograd(name: str, backward_op: Callable) -> None:
+    """The autograd of a layer op ``name`` (the schema of ``mpe_psn::layer``): its backward is
+    ``backward_op`` (the schema of ``mpe_psn::layer_backward``)."""
+
+    def grad(ctx, g_spikes, g_loss, g_step_err, g_mask):
+        x, threshold, mask, step_err, *rest = ctx.saved_tensors
+        kappa, noise, seed = (rest.pop(0) if given else None for given in ctx.optional)
+        gx, g_theta, g_kappa = backward_op(x, threshold, kappa, noise, seed, mask, step_err, g_spikes, g_loss,
+                                           *ctx.args)
+        return gx, g_theta, g_kappa if kappa is not None else None, None, None, None, None, None, None, None, None, None
+
+    torch.library.register_autograd(name, grad, setup_context=_layer_setup)
 
 
-torch.library.register_autograd("mpe_psn::layer", _layer_grad, setup_context=_layer_setup)
+register_layer_autograd("mpe_psn::layer", layer_backward)
 
 
 @torch.library.custom_op("mpe_psn::potentials", mutates_args=())
@@ -216,8 +253,6 @@ def _potentials_fake(x, threshold, seed, noise, tau, estimator, passes, surrogat
 def reference_on_same_noise(x: Tensor, threshold: Tensor, seed: Optional[Tensor], noise: Optional[Tensor], tau: float,
                             estimator: int, passes: int, surrogate: int, alpha: float):
     """The reference (``functional.mpe_psn``) in float32 on exactly the fused path's noise."""
-    from mpe_psn.functional.mpe import mpe_psn_unchecked
-    from mpe_psn.functional.surrogate import get_surrogate
 
     x32 = x.to(torch.float32)
     if estimator == EST_HASH:

@@ -47,11 +47,6 @@ import torch
 from mpe_psn.ops.mpe.codes import EST_HASH
 
 
-def is_constant(t: torch.Tensor) -> bool:
-    """An expanded scalar (every stride 0), as autograd passes the gradient of ``spikes.sum()``."""
-    return t.numel() > 1 and all(stride == 0 for stride in t.stride())
-
-
 def loss_scale(N: int, T: int, has_kappa: bool) -> float:
     """The factor from a step's sum of squared errors to its share of L_mem (see the module docstring)."""
     return 1.0 / (max(N, 1) * T) if has_kappa else 1.0 / (max(N, 1) * T * T)

@@ -14,13 +14,18 @@ cannot compile (Triton's own library functions are then interpreted): use
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from mpe_psn.utils.atomic import atomic_write_json
 
 ARCHS = (80, 90)
 
@@ -41,18 +46,30 @@ class CompiledKernel:
         return asdict(self)
 
 
+def _fresh_module(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _compiled_kernels_module():
-    """A copy of ``triton_kernels`` whose kernels are real ``JITFunction``s."""
-    path = Path(__file__).with_name("triton_kernels.py")
+    """A copy of ``triton_kernels`` whose kernels are real ``JITFunction``s, also in a process
+    that runs them interpreted: the shared device functions it calls (``ops/common/triton_math``)
+    are copied too, while it loads, so that none of them is an interpreted function."""
+    shared = "mpe_psn.ops.common.triton_math"
     saved = os.environ.pop("TRITON_INTERPRET", None)
+    loaded = sys.modules.get(shared)
     try:
-        spec = importlib.util.spec_from_file_location("mpe_psn_triton_kernels_compiled", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        sys.modules[shared] = _fresh_module(shared, Path(__file__).parents[1] / "common" / "triton_math.py")
+        return _fresh_module("mpe_psn_triton_kernels_compiled", Path(__file__).with_name("triton_kernels.py"))
     finally:
+        if loaded is not None:
+            sys.modules[shared] = loaded
+        else:
+            sys.modules.pop(shared, None)
         if saved is not None:
             os.environ["TRITON_INTERPRET"] = saved
-    return module
 
 
 def _ptxas_report(ptx: str, arch: int) -> tuple[int, int, int]:
@@ -74,15 +91,20 @@ def _ptxas_report(ptx: str, arch: int) -> tuple[int, int, int]:
     return int(registers.group(1)), int(spills.group(1)), int(spills.group(2))
 
 
+#: the files the compiled kernels are made of: MPE-PSN's kernels and codes, and the shared
+#: Triton helpers and surrogate codes they call (``ops/common``)
+SOURCES = (*(Path(__file__).with_name(name) for name in ("triton_kernels.py", "codes.py")),
+           *(Path(__file__).parents[1] / "common" / name for name in ("triton_math.py", "codes.py")))
+
+
 def source_fingerprint() -> str:
     """What the compiled code depends on in this repository: kernel sources and the spec list."""
-    import hashlib
 
-    from mpe_psn.ops.mpe import triton_host
+    from mpe_psn.ops.mpe import triton_host  # needs triton, an optional dependency
 
     digest = hashlib.sha256()
-    for name in ("triton_kernels.py", "codes.py"):
-        digest.update(Path(__file__).with_name(name).read_bytes())
+    for path in SOURCES:
+        digest.update(path.read_bytes())
     for spec in triton_host.specializations():
         digest.update(repr((spec, sorted(triton_host.signature(spec).items()))).encode())
     return digest.hexdigest()
@@ -99,15 +121,14 @@ def toolchain() -> str:
 
 def fingerprint() -> str:
     """Sources and toolchain together (kept in the report for a quick equality check)."""
-    import hashlib
 
     import triton
     from triton.backends.nvidia.compiler import get_ptxas_version
 
     digest = hashlib.sha256()
-    for name in ("triton_kernels.py", "codes.py"):
-        digest.update(Path(__file__).with_name(name).read_bytes())
-    from mpe_psn.ops.mpe import triton_host
+    for path in SOURCES:
+        digest.update(path.read_bytes())
+    from mpe_psn.ops.mpe import triton_host  # needs triton, an optional dependency
 
     for spec in triton_host.specializations():
         digest.update(repr((spec, sorted(triton_host.signature(spec).items()))).encode())
@@ -118,8 +139,7 @@ def fingerprint() -> str:
 
 def write_report(path: "str | Path", rows: list[CompiledKernel]) -> None:
     """The compile report the tests check against: fingerprint, configs and every row."""
-    from mpe_psn.ops.mpe import triton_kernels
-    from mpe_psn.utils.atomic import atomic_write_json
+    from mpe_psn.ops.mpe import triton_kernels  # needs triton, an optional dependency
 
     atomic_write_json(path, {
         "fingerprint": fingerprint(),
@@ -136,7 +156,7 @@ def compile_all(archs=ARCHS, specs=None, configs=None) -> list[CompiledKernel]:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from mpe_psn.ops.mpe import triton_host
+    from mpe_psn.ops.mpe import triton_host  # needs triton, an optional dependency
 
     module = _compiled_kernels_module()
     specs = triton_host.specializations() if specs is None else specs
@@ -175,8 +195,6 @@ def summary(rows: list[CompiledKernel]) -> str:
 def compile_in_subprocess(rows: list[dict], timeout: float = 600) -> list[dict]:
     """Compile the (kernel, arch, dtype, constexprs, block, num_warps) of each row in a fresh
     Python process; returns the compiled rows (with registers and spills) as dicts."""
-    import json
-    import sys
 
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     done = subprocess.run(
@@ -189,7 +207,7 @@ def compile_in_subprocess(rows: list[dict], timeout: float = 600) -> list[dict]:
 
 
 def _compile_rows(rows: list[dict]) -> list[dict]:
-    from mpe_psn.ops.mpe import triton_host
+    from mpe_psn.ops.mpe import triton_host  # needs triton, an optional dependency
 
     by_spec = {(s.kernel, s.dtype, ",".join(f"{k}={int(v)}" for k, v in s.constexprs)): s
                for s in triton_host.specializations()}
@@ -202,8 +220,6 @@ def _compile_rows(rows: list[dict]) -> list[dict]:
 
 
 if __name__ == "__main__":  # python -m mpe_psn.ops.mpe.triton_compile [report.json] | --rows < rows.json
-    import json
-    import sys
     import time
 
     if sys.argv[1:] == ["--rows"]:

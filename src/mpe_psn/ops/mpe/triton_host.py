@@ -20,6 +20,12 @@ later launch is one dict lookup (``_LAUNCHES``) and ``CompiledKernel.run`` with 
 and constexprs: no autotuner, no binder, no specialisation key (Triton's ``kernel[grid]``
 costs 6-13 us per launch, the autotuner about 0.1 ms on an H200; ``run`` 3-4 us).
 
+Traced launches: inside a traced ``mpe_psn::triton_layer`` (``triton_op.py``: torch.compile,
+fake tensors) the tensors are not plain ``torch.Tensor``s, and a launch goes through
+``torch.library.wrap_triton`` instead: the graph holds the kernel call, and Inductor compiles and
+launches it (inside a CUDA graph with ``mode="reduce-overhead"``). Its block is fixed
+(:func:`traced_setting`), not tuned: the graph holds the grid and the partial sums' size.
+
 Every launch records its :class:`Spec` (kernel, input dtype, constexpr flags) in ``LAUNCHED``;
 :func:`specializations` lists every spec the host can launch, and the tests compile each of
 them for sm_80 and sm_90 and check ``LAUNCHED`` against the list. Unused pointer arguments get
@@ -37,9 +43,10 @@ from typing import Any, NamedTuple
 import torch
 import triton
 
+from mpe_psn.ops.common.tensors import is_constant
 from mpe_psn.ops.mpe import codes
 from mpe_psn.ops.mpe import triton_kernels as K
-from mpe_psn.ops.mpe.passes import PassConfig, is_constant, loss_scale
+from mpe_psn.ops.mpe.passes import PassConfig, loss_scale
 
 BLOCK_ENV = "MPE_PSN_TRITON_BLOCK"
 #: the kernels take fewer than this many neurons per step (int32 ``N``); larger layers use the reference
@@ -146,6 +153,17 @@ def block_override() -> tuple[int, int] | None:
     return block, 4 if block <= 512 else 8
 
 
+#: ``(BLOCK, num_warps)`` of a launch traced into a compiled graph (the first kernel's best
+#: setting, docs/design.md "Speed measurements that set the targets")
+TRACED_SETTING = (256, 4)
+
+
+def traced_setting() -> tuple[int, int]:
+    """``(BLOCK, num_warps)`` of a launch traced into a compiled graph: ``MPE_PSN_TRITON_BLOCK``,
+    else :data:`TRACED_SETTING`."""
+    return block_override() or TRACED_SETTING
+
+
 def launch_setting(N: int) -> tuple[int, int] | None:
     """The fixed ``(BLOCK, num_warps)`` for N neurons, or None when the autotuner picks one."""
     if K.INTERPRETED:
@@ -183,7 +201,11 @@ def _new_launch(kernel_name: str, x: torch.Tensor, flags: tuple, N: int, setting
 
 def _launch(kernel_name: str, x: torch.Tensor, T: int, N: int, args: tuple, flags: tuple) -> None:
     """Launch ``kernel_name`` over the neuron blocks: the first time through Triton's launcher
-    (autotuned on a GPU unless ``MPE_PSN_TRITON_BLOCK``), then the cached compiled kernel."""
+    (autotuned on a GPU unless ``MPE_PSN_TRITON_BLOCK``), then the cached compiled kernel; on
+    traced tensors a node of the graph (``wrap_triton``)."""
+    if type(x) is not torch.Tensor:  # traced: a functional or fake tensor (inline: the eager hot path)
+        _traced_launch(kernel_name, x, N, args, flags)
+        return
     key, launch = _known(kernel_name, x, flags, T, N)
     if launch is not None and launch.compiled is not None:
         LAUNCHED.add(launch.spec)
@@ -211,6 +233,17 @@ def _launch(kernel_name: str, x: torch.Tensor, T: int, N: int, args: tuple, flag
             _LAUNCHES[key] = _new_launch(kernel_name, x, flags, N, fixed, compiled)
 
 
+def _traced_launch(kernel_name: str, x: torch.Tensor, N, args: tuple, flags: tuple) -> None:
+    """The launch as a kernel call of a traced graph (``N`` may be symbolic): Inductor compiles
+    and launches it, with :func:`traced_setting`'s block."""
+    from torch.library import wrap_triton  # only under torch.compile: eager launches never need it
+
+    block, warps = traced_setting()
+    LAUNCHED.add(_spec(kernel_name, DTYPES[x.dtype], flags))
+    wrap_triton(getattr(K, kernel_name))[(triton.cdiv(N, block), 1, 1)](
+        *args, **dict(zip(FLAG_NAMES[kernel_name], flags)), BLOCK=block, num_warps=warps, enable_fp_fusion=False)
+
+
 def _run_compiled(launch: Launch, args: tuple) -> None:
     """``CompiledKernel.run`` as Triton's own launcher calls it (every parameter, constexprs too)."""
     compiled = launch.compiled
@@ -229,9 +262,12 @@ def _partial_rows(kernel_name: str, x: torch.Tensor, flags: tuple, T: int, N: in
     before the autotuner's first choice it is sized for the smallest block and zeroed (a
     larger block leaves rows unwritten).
     """
-    _, launch = _known(kernel_name, x, flags, T, N)
     tail = (T,) if rows_of_T else ()
-    block = launch.block if launch is not None else (launch_setting(N) or (None,))[0]
+    if type(x) is not torch.Tensor:  # traced
+        block = traced_setting()[0]
+    else:
+        _, launch = _known(kernel_name, x, flags, T, N)
+        block = launch.block if launch is not None else (launch_setting(N) or (None,))[0]
     if block is not None:
         return torch.empty((triton.cdiv(N, block), *tail), dtype=torch.float32, device=x.device)
     rows = triton.cdiv(N, min(block for block, _ in K.TUNING_CONFIGS))
@@ -325,3 +361,6 @@ def finish_backward(parts, want_theta: bool, step_err, g_loss, kappa, want_kappa
         if softmax:
             g_kappa = torch._softmax_backward_data(g_kappa, weights, 0, torch.float32)
     return g_theta, g_kappa
+
+
+from mpe_psn.ops.mpe import triton_op  # noqa: E402,F401  (the layer as a triton_op, for compiled graphs)

@@ -6,12 +6,12 @@ Bernoulli sample is drawn once (from the counter hash of ``noise.py``) in the fo
 regenerated once in the backward. The math is the numba kernel's (``cpu_kernels.py``), line
 for line: see its docstrings and docs/kernels.md.
 
-Indices are 64-bit (``_block_offsets``, ``_flat_index``), so ``T * N`` may exceed 2**31; the
-neuron count ``N`` itself stays below 2**31 (the host checks). The surrogate (``surr``),
-whether the spikes' gradient is one broadcast value (``gs_step = 0``) and which optional
-inputs were given (``has_*``) are runtime scalars, uniform across a launch, which keeps the
-number of compiled specialisations small (every one of them is compiled for sm_80 and sm_90
-in the tests, see ``triton_host.specializations``).
+Indices are 64-bit (``block_offsets``, ``flat_index`` of ``ops/common/triton_math.py``), so
+``T * N`` may exceed 2**31; the neuron count ``N`` itself stays below 2**31 (the host checks).
+The surrogate (``surr``), whether the spikes' gradient is one broadcast value (``gs_step = 0``)
+and which optional inputs were given (``has_*``) are runtime scalars, uniform across a launch,
+which keeps the number of compiled specialisations small (every one of them is compiled for
+sm_80 and sm_90 in the tests, see ``triton_host.specializations``).
 
 Nothing is read on the host: the seed's keys (``_seed_keys``), the threshold, kappa and the
 gradient of L_mem are loaded from device memory, so a training step has no synchronisation.
@@ -34,6 +34,7 @@ import os
 import triton
 import triton.language as tl
 
+from mpe_psn.ops.common.triton_math import block_offsets, flat_index, surrogate_grad
 from mpe_psn.ops.mpe import codes, noise
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
@@ -41,8 +42,6 @@ INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
 EST_HASH = tl.constexpr(codes.EST_HASH)
 EST_NOISE = tl.constexpr(codes.EST_NOISE)
 EST_EXPECTED = tl.constexpr(codes.EST_EXPECTED)
-SURR_TRIANGULAR = tl.constexpr(codes.SURR_TRIANGULAR)
-SURR_SIGMOID = tl.constexpr(codes.SURR_SIGMOID)
 #: the constants of ``noise.py``: the hash's multipliers, the key step for flat indices >= 2**32,
 #: and splitmix64 (seed -> keys)
 HASH_M1 = tl.constexpr(noise.M1)
@@ -60,18 +59,6 @@ FORWARD_POINTERS = ["x_ptr", "noise_ptr", "est_ptr", "s_ptr", "vhat_ptr", "v_ptr
 BACKWARD_INTS = FORWARD_INTS + ["surr", "gs_step", "has_gs", "has_kappa", "has_gloss"]
 BACKWARD_POINTERS = ["x_ptr", "noise_ptr", "est_ptr", "gs_ptr", "gv_ptr", "acc_ptr", "gx_ptr", "gest_ptr", "gth_ptr",
                      "theta_ptr", "seed_ptr", "kappa_ptr", "gloss_ptr"]
-
-
-@triton.jit
-def _block_offsets(pid, BLOCK: tl.constexpr):
-    """The neuron indices of program ``pid``, as int64 (``pid * BLOCK`` may pass 2**31)."""
-    return pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-
-
-@triton.jit
-def _flat_index(t, N, offs):
-    """Flat index of ``[t, offs]`` in a C-contiguous [T, N] tensor, in int64 arithmetic."""
-    return N.to(tl.int64) * t + offs
 
 
 @triton.jit
@@ -124,20 +111,6 @@ def _vhat(EST: tl.constexpr, x, nv, idx, k1, k2):
     return vhat, fac
 
 
-@triton.jit
-def _surrogate_grad(surr, w, alpha):
-    """dS/du for the surrogate code ``surr`` (``codes.SURROGATE_CODES``), a runtime scalar."""
-    if surr == SURR_TRIANGULAR:
-        g = tl.maximum(alpha - tl.abs(w), 0.0) / (alpha * alpha)
-    elif surr == SURR_SIGMOID:
-        sgm = 1.0 / (1.0 + tl.exp(-(alpha * w)))
-        g = alpha * sgm * (1.0 - sgm)
-    else:
-        z = 1.5707963267948966 * alpha * w
-        g = (alpha / 2.0) / (1.0 + z * z)
-    return g
-
-
 @triton.jit(do_not_specialize=FORWARD_INTS, do_not_specialize_on_alignment=FORWARD_POINTERS)
 def forward_kernel(
     x_ptr, noise_ptr, est_ptr, s_ptr, vhat_ptr, v_ptr, part_ptr, theta_ptr, seed_ptr,
@@ -145,13 +118,13 @@ def forward_kernel(
     EST: tl.constexpr, FROM_BUF: tl.constexpr, FINAL: tl.constexpr, STORE: tl.constexpr, BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    offs = _block_offsets(pid, BLOCK)
+    offs = block_offsets(pid, BLOCK)
     mask = offs < N
     theta = tl.load(theta_ptr).to(tl.float32)
     k1, k2 = _seed_keys(seed_ptr, EST)
     prev = tl.zeros([BLOCK], dtype=tl.float32)
     for t in range(T):
-        idx = _flat_index(t, N, offs)
+        idx = flat_index(t, N, offs)
         x = tl.load(x_ptr + idx, mask=mask, other=0.0).to(tl.float32)
         if EST == EST_NOISE:
             nv = tl.load(noise_ptr + idx, mask=mask, other=1.0)
@@ -184,7 +157,7 @@ def backward_kernel(
     EST: tl.constexpr, FROM_BUF: tl.constexpr, FINAL: tl.constexpr, FIRST: tl.constexpr, BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    offs = _block_offsets(pid, BLOCK)
+    offs = block_offsets(pid, BLOCK)
     mask = offs < N
     theta = tl.load(theta_ptr).to(tl.float32)
     k1, k2 = _seed_keys(seed_ptr, EST)
@@ -197,7 +170,7 @@ def backward_kernel(
     plv = tl.zeros([BLOCK], dtype=tl.float32)
     gth = tl.zeros([BLOCK], dtype=tl.float32)
     for t in range(T):
-        idx = _flat_index(t, N, offs)
+        idx = flat_index(t, N, offs)
         x = tl.load(x_ptr + idx, mask=mask, other=0.0).to(tl.float32)
         if EST == EST_NOISE:
             nv = tl.load(noise_ptr + idx, mask=mask, other=1.0)
@@ -207,7 +180,7 @@ def backward_kernel(
         h = x + tau * prev
         w = h - theta
         s = tl.where(w > 0.0, 1.0, 0.0) + w * 0.0
-        sg = _surrogate_grad(surr, w, alpha)
+        sg = surrogate_grad(surr, w, alpha)
         if FINAL:
             c = g2 * tl.where(has_kappa != 0, tl.load(kappa_ptr + t * has_kappa).to(tl.float32), 1.0)
             d = vhat - (1.0 - s) * h
@@ -244,7 +217,7 @@ def backward_kernel(
             prev = tl.load(est_ptr + idx, mask=mask, other=0.0)
         else:
             prev = vhat
-    last = _flat_index(T - 1, N, offs)
+    last = flat_index(T - 1, N, offs)
     if FIRST:
         tl.store(gx_ptr + last, (pgh + pfac * plv).to(gx_ptr.dtype.element_ty), mask=mask)
     else:

@@ -30,12 +30,13 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from mpe_psn.functional.checks import check_estimator, check_refine_steps, check_tau, check_time_major
+from mpe_psn.functional.checks import check_tau, check_time_major
 from mpe_psn.functional.mpe import estimate_potential
 from mpe_psn.functional.psn import psn
 from mpe_psn.functional.surrogate import get_surrogate
-from mpe_psn.ops import BACKENDS, mpe_psn_layer
-from mpe_psn.ops.lif import check_lif_backend, lif_spikes
+from mpe_psn.neurons.settings import LIFSettings, MPEPSNSettings, setting
+from mpe_psn.ops import mpe_psn_layer
+from mpe_psn.ops.lif import lif_spikes
 
 __all__ = ["MPEPSN", "LIF", "PSN", "SpikingNeuron", "STEP_MODES", "set_step_mode", "reset"]
 
@@ -170,7 +171,16 @@ class MPEPSN(SpikingNeuron):
     After each forward, ``self.mem_loss`` holds that call's L_mem (a scalar tensor; ``None`` as the
     exact LIF (above) and in step mode ``"s"``, where the state between calls is the previous step's estimate, not a
     membrane potential: see the module docstring).
+
+    ``estimator``, ``eval_estimator``, ``refine_steps`` and ``backend`` are the layer's settings:
+    they live in one frozen record, ``self.settings`` (:class:`~mpe_psn.neurons.settings.MPEPSNSettings`);
+    change them on a whole model with :func:`mpe_psn.configure`.
     """
+
+    estimator = setting()
+    eval_estimator = setting()
+    refine_steps = setting()
+    backend = setting()
 
     def __init__(
         self,
@@ -189,12 +199,7 @@ class MPEPSN(SpikingNeuron):
     ) -> None:
         super().__init__(threshold, learn_threshold, surrogate, alpha, T, batch_first)
         self.tau = check_tau(tau)
-        self.estimator = check_estimator(estimator)
-        self.eval_estimator = check_estimator(eval_estimator)
-        self.refine_steps = check_refine_steps(refine_steps)
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
-        self.backend = backend
+        self.settings = MPEPSNSettings(estimator, eval_estimator, refine_steps, backend)
         self.kappa_mode = self._init_kappa(kappa, T)
         self.mem_loss: torch.Tensor | None = None
 
@@ -233,11 +238,12 @@ class MPEPSN(SpikingNeuron):
         if self.step_mode == "s":
             return self._single_step(x)
         x = self._to_time_major(x)
-        if 0 < x.shape[0] - 1 <= self.refine_steps and self.backend != "reference":
+        settings = self.settings
+        if 0 < x.shape[0] - 1 <= settings.refine_steps and settings.backend != "reference":
             # T - 1 refinement passes compute the exact LIF: its fused kernel walks T once instead
             # of T passes over it. No estimate is used, so there is no membrane loss to train.
             self.mem_loss = None
-            return self._from_time_major(lif_spikes(x, self.threshold, self.tau, self.surrogate, backend=self.backend))
+            return self._from_time_major(lif_spikes(x, self.threshold, self.tau, self.surrogate, backend=settings.backend))
         learned = self.kappa_mode == "learned"  # its softmax is taken inside the fused layer: no op here
         spikes, self.mem_loss = mpe_psn_layer(
             x,
@@ -245,10 +251,10 @@ class MPEPSN(SpikingNeuron):
             tau=self.tau,
             kappa=None if learned else self.kappa,
             kappa_logits=self.kappa_logits if learned else None,
-            estimator=self.estimator if self.training else self.eval_estimator,
-            refine_steps=self.refine_steps,
+            estimator=settings.estimator if self.training else settings.eval_estimator,
+            refine_steps=settings.refine_steps,
             surrogate=self.surrogate,
-            backend=self.backend,
+            backend=settings.backend,
         )
         return self._from_time_major(spikes)
 
@@ -289,7 +295,10 @@ class LIF(SpikingNeuron):
     device (numba on the CPU, Triton on the GPU; ``mpe_psn.ops.lif``), ``"reference"`` the loop
     of :func:`mpe_psn.functional.lif`. Both give the same spikes (bit for bit in float32) and
     the same surrogate gradients. Step mode ``"s"`` runs one step per call (state: V[t-1]).
+    ``backend`` is the layer's one setting (``self.settings``, :class:`~mpe_psn.neurons.settings.LIFSettings`).
     """
+
+    backend = setting()
 
     def __init__(
         self,
@@ -304,7 +313,7 @@ class LIF(SpikingNeuron):
     ) -> None:
         super().__init__(threshold, learn_threshold, surrogate, alpha, T, batch_first)
         self.tau = check_tau(tau)
-        self.backend = check_lif_backend(backend)
+        self.settings = LIFSettings(backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.step_mode == "s":  # state: the post-reset membrane potential V[t-1]
