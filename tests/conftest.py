@@ -59,7 +59,14 @@ QUICK = (
 )
 
 
+#: tests of a minute or more each (the documentation pages run as written, the docs' numbers):
+#: run first, so that with ``-n 2`` the short tests fill the end instead of one worker waiting
+#: on a long one while the other idles
+RUN_FIRST = ("tests/test_docs_numbers.py", "tests/test_docs.py::test_page_runs_as_written")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.startswith(QUICK) and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.quick)
+    items.sort(key=lambda item: not item.nodeid.startswith(RUN_FIRST))  # stable: the rest keep their order

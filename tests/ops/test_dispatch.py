@@ -257,3 +257,25 @@ def test_a_first_call_under_inference_mode_does_not_break_training(monkeypatch):
     thread.start()
     thread.join()
     assert errors == []
+
+
+def test_select_is_marked_a_constant_for_torch_compile_without_importing_dynamo():
+    """``registry.select`` carries the mark ``torch.compiler.assume_constant_result`` sets (set by
+    hand: the decorator imports torch._dynamo, 1.5 s of every start), and ``import mpe_psn``
+    does not import torch._dynamo."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from mpe_psn.ops import registry
+
+    def probe():
+        return 0
+
+    marked = torch.compiler.assume_constant_result(probe)
+    assert [name for name in vars(marked) if name.startswith("_dynamo")] == ["_dynamo_marked_constant"]
+    assert registry.select._dynamo_marked_constant is True
+    code = "import sys, mpe_psn.commands.cli as c; c.build_parser(); print('torch._dynamo' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

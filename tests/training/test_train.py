@@ -161,6 +161,9 @@ def test_fidelity_is_logged_every_epoch_when_asked(tiny):
     curves = fidelity_curves(result.run_dir)
     assert curves["epoch"] == [0, 1]
     assert curves["v_hat_mse"] == [row["fidelity"]["v_hat_mse"] for row in rows]
+    # logging it draws on a fork of the random generators: the same run without it trains the same
+    plain = train(tiny(epochs=2, name="nofid"), progress=False, log=lambda m: None)
+    assert [(r["train_loss"], r["test_acc"]) for r in plain.metrics] == [(r["train_loss"], r["test_acc"]) for r in rows]
 
 
 def test_fidelity_is_not_logged_by_default(trained_run):

@@ -117,7 +117,6 @@ def runnable(op: str, device: torch.device, dtype: torch.dtype) -> dict[str, "st
     return {name: b.unavailable(device, dtype) for name, b in _REGISTRY.get(op, {}).items()}
 
 
-@torch.compiler.assume_constant_result
 def select(op: str, backend: str, device: "torch.device | str", dtype: torch.dtype = torch.float32) -> tuple[str, bool]:
     """``(name, strict)``: the backend that runs ``op`` here; strict when the caller (or
     ``MPE_PSN_BACKEND``) named it, so a failure must raise rather than fall back.
@@ -145,3 +144,9 @@ def select(op: str, backend: str, device: "torch.device | str", dtype: torch.dty
             f"Available here: {can} (or 'auto', which picks the fastest of them)"
         )
     return name, True
+
+
+# ``torch.compiler.assume_constant_result(select)`` without its import of torch._dynamo, which
+# costs about 1.5 s of every ``import mpe_psn`` (and so of every ``mpe-psn`` command): the
+# decorator only sets this attribute (tests/ops/test_dispatch.py checks that it still does)
+select._dynamo_marked_constant = True  # type: ignore[attr-defined]

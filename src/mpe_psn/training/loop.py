@@ -324,14 +324,18 @@ def _peak_memory(device: torch.device) -> int:
 
 def _epoch_fidelity(setup: Setup, state: RunState, test_loader) -> dict | None:
     """:func:`mpe_psn.models.fidelity.fidelity_summary` on the first test batch (fixed for the
-    whole run, also on resume); None for a net without MPE-PSN or LIF layers."""
-    if state.fidelity_batch is None:
-        state.fidelity_batch = model_input(next(iter(test_loader))[0][:FIDELITY_SAMPLES], setup.ctx.device)
-    try:
-        return fidelity_summary(setup.net, state.fidelity_batch)
-    except ValueError as error:
-        setup.log(f"fidelity not logged: {error}")
-        return None
+    whole run, also on resume); None for a net without MPE-PSN or LIF layers. It draws on a fork
+    of the random generators (a loader's iterator draws a seed, the Bernoulli estimate samples),
+    so logging the fidelity does not change what is trained."""
+    cuda = [setup.ctx.device] if setup.ctx.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        if state.fidelity_batch is None:
+            state.fidelity_batch = model_input(next(iter(test_loader))[0][:FIDELITY_SAMPLES], setup.ctx.device)
+        try:
+            return fidelity_summary(setup.net, state.fidelity_batch)
+        except ValueError as error:
+            setup.log(f"fidelity not logged: {error}")
+            return None
 
 
 def _save_epoch(setup: Setup, state: RunState, epoch: int, improved: bool) -> None:
