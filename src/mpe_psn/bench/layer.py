@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from mpe_psn.bench.rivals import LAYER_METHODS, fused_backend, make_layer, spikingjelly_available
 from mpe_psn.bench.timing import median_ms, peak_memory_bytes, run_meta, saved_bytes
+from mpe_psn.bench.verdicts import verdict
 from mpe_psn.ops import fallbacks
 from mpe_psn.utils.atomic import atomic_write_json
 
@@ -268,14 +269,7 @@ def targets(rows: list[dict], device_type: str = "cpu") -> list[dict]:
     """
     out = []
     for name, what, num, den, key, min_elements, bound, sense, *at in (GPU_TARGETS if device_type == "cuda" else CPU_TARGETS):
-        points = _ratios(rows, num, den, key, min_elements, at[0] if at else None)
-        if not points:
-            out.append({"name": name, "what": what, "met": None, "worst": None, "points": []})
-            continue
-        worst = max(points, key=lambda p: p["ratio"]) if sense == "max" else min(points, key=lambda p: p["ratio"])
-        met = worst["ratio"] <= bound if sense == "max" else worst["ratio"] >= bound
-        out.append({"name": name, "what": what, "met": met, "worst": worst, "bound": bound, "sense": sense,
-                    "points": points})
+        out.append(verdict(name, what, _ratios(rows, num, den, key, min_elements, at[0] if at else None), bound, sense))
     if device_type != "cuda":
         out.append(_fixed_cost(rows))
     out.append({"name": "psn", "what": "SpikingJelly PSN time / fused time (below 1: PSN ahead)", "met": None,

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from mpe_psn.bench.rivals import spikingjelly_available
 from mpe_psn.bench.timing import median_ms, peak_memory_bytes, run_meta
+from mpe_psn.bench.verdicts import verdict
 from mpe_psn.losses import membrane_loss
 from mpe_psn.models import MODELS, build_model, neuron_layers
 from mpe_psn.ops import fallbacks
@@ -34,6 +35,7 @@ NET_NEURONS = ("mpe", "mpe-reference", "lif", "lif-loop", "psn", "sj-lif", "snnt
 PRECISIONS = ("fp32", "amp")
 #: the feed-forward workload of the temporal (SHD-sized) benchmark
 SHD_MLP = "shd-mlp"
+SHD_CHANNELS, SHD_HIDDEN, SHD_CLASSES = 700, 256, 20
 
 #: the targets of a network run: (name, what, model, device type, numerator neuron, denominator
 #: neuron, bound, "max" (ratio <= bound) or "min" (>=)); fp32 training steps, at every batch run
@@ -57,15 +59,8 @@ def net_targets(rows: list[dict], model: str, device_type: str) -> list[dict]:
             continue
         points = [{"batch": batch, "ratio": ms / by[(batch, den)]}
                   for (batch, neuron), ms in sorted(by.items()) if neuron == num and (batch, den) in by]
-        if not points:
-            out.append({"name": name, "what": what, "met": None, "worst": None, "points": []})
-            continue
-        worst = max(points, key=lambda p: p["ratio"]) if sense == "max" else min(points, key=lambda p: p["ratio"])
-        met = worst["ratio"] <= bound if sense == "max" else worst["ratio"] >= bound
-        out.append({"name": name, "what": what, "met": met, "worst": worst, "bound": bound, "sense": sense,
-                    "points": points})
+        out.append(verdict(name, what, points, bound, sense))
     return out
-SHD_CHANNELS, SHD_HIDDEN, SHD_CLASSES = 700, 256, 20
 
 
 def snntorch_available() -> bool:
