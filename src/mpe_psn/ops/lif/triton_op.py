@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from mpe_psn.ops.common.triton_ops import name_launched_kernels
 from mpe_psn.ops.lif import triton_kernels as K
 from mpe_psn.ops.lif.op import GRAPH_LIFS, lif_gradients, lif_outputs, register_lif_autograd
 
@@ -23,6 +24,5 @@ register_lif_autograd("mpe_psn::triton_lif", triton_lif_backward)
 
 if not K.INTERPRETED:
     GRAPH_LIFS["triton"] = triton_lif
-    # the kernels of each op, for torch's compile-cache key (see ops/mpe/triton_op.py)
-    torch._library.triton.triton_ops_to_kernels.update(
-        {"mpe_psn::triton_lif": [K.forward_kernel], "mpe_psn::triton_lif_backward": [K.backward_kernel]})
+    name_launched_kernels({"mpe_psn::triton_lif": [K.forward_kernel],
+                           "mpe_psn::triton_lif_backward": [K.backward_kernel]})

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 
+from mpe_psn.ops.common.triton_ops import name_launched_kernels
 from mpe_psn.ops.mpe import triton_kernels as K
 from mpe_psn.ops.mpe.op import GRAPH_LAYERS, layer_gradients, layer_outputs, register_layer_autograd
 
@@ -35,9 +36,5 @@ register_layer_autograd("mpe_psn::triton_layer", triton_layer_backward)
 
 if not K.INTERPRETED:
     GRAPH_LAYERS["triton"] = triton_layer
-    # torch keys its compile caches (AOTAutograd's) on the source of the kernels a triton_op
-    # launches, found by reading the op's source; these ops launch through the host module, out
-    # of that reading's sight, so their kernels are named here
     kernels = [K.forward_kernel, K.backward_kernel]
-    torch._library.triton.triton_ops_to_kernels.update(
-        {"mpe_psn::triton_layer": kernels, "mpe_psn::triton_layer_backward": kernels})
+    name_launched_kernels({"mpe_psn::triton_layer": kernels, "mpe_psn::triton_layer_backward": kernels})
