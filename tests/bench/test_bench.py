@@ -88,6 +88,27 @@ def test_net_bench_one_step_per_neuron(tmp_path):
     assert "| 1 | amp | mpe-reference |" in paths[1].read_text()
 
 
+def test_net_bench_rounds_time_the_neurons_in_turn(monkeypatch):
+    """With ``rounds`` the neurons' steps are timed in turn (mpe, relu, mpe, relu, ...) and each
+    row's ``ms`` is the median of its rounds."""
+    from mpe_psn.bench import net
+
+    order, times = [], iter([5.0, 1.0, 9.0, 2.0, 6.0, 3.0])
+
+    def fake_median_ms(fn, device, repeats, warmup):
+        order.append(fn)
+        return next(times) if len(order) <= 6 else 0.5  # then the inference passes
+
+    monkeypatch.setattr(net, "median_ms", fake_median_ms)
+    result = net.run_net_bench(model="small", T=2, batches=(1,), neurons=("mpe", "relu"), precisions=("fp32",),
+                               repeats=1, warmup=0, num_classes=3, input_size=8, progress=False, rounds=3)
+    mpe, relu = result["rows"]
+    assert mpe["ms_rounds"] == [5.0, 9.0, 6.0] and mpe["ms"] == 6.0
+    assert relu["ms_rounds"] == [1.0, 2.0, 3.0] and relu["ms"] == 2.0
+    assert order[0] is order[2] is order[4] and order[1] is order[3] is order[5] and order[0] is not order[1]
+    assert result["meta"]["rounds"] == 3 and mpe["infer_ms"] == 0.5
+
+
 def _row(T, N, method, fwd, fwdbwd):
     return {"T": T, "N": N, "method": method, "status": "ok", "fwd_ms": fwd, "fwdbwd_ms": fwdbwd}
 
@@ -194,3 +215,35 @@ def test_snntorch_leaky_is_the_projects_lif():
 
     x = torch.randn(12, 4, 50) * 1.5 + 0.6
     assert torch.equal(SnnTorchLeaky()(x), LIF(T=12)(x))
+
+
+def test_a_cpu_sample_repeats_a_short_call_until_it_lasts_long_enough(monkeypatch):
+    """``median_ms`` times back-to-back calls per CPU sample (timeit's autorange) and returns
+    the time of one call: on a fake clock where a call takes 0.3 ms, a 2 ms sample needs 10
+    calls, and the median is 0.3 ms."""
+    from mpe_psn.bench import timing
+
+    clock = [0.0]
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
+
+    def call():
+        clock[0] += 3e-4
+
+    assert timing.calls_per_sample(call, 2e-3) == 10
+    assert timing.median_ms(call, torch.device("cpu"), repeats=3, warmup=1) == pytest.approx(0.3)
+    assert timing.calls_per_sample(lambda: clock.__setitem__(0, clock[0] + 5e-3), 2e-3) == 1
+
+
+def test_the_fixed_cost_is_measured_paired_at_its_point(monkeypatch):
+    """At 4 x 2^10 on the CPU the grid times the fused forward and the sigmoid pass interleaved
+    once more; the fixed-cost target reads that paired difference, not the two medians."""
+    from mpe_psn.bench import layer
+
+    monkeypatch.setattr(layer, "paired_difference_ms", lambda a, b, rounds, warmup: 0.025)
+    grid = LayerGrid(Ts=(4,), n_exps=(10,), methods=("mpe-fused", "sigmoid"), repeats=1, warmup=0)
+    result = run_layer_grid(grid, progress=False)
+    fused = next(r for r in result["rows"] if r["method"] == "mpe-fused")
+    assert fused["fixed_cost_ms"] == 0.025
+    fixed = next(t for t in result["targets"] if t["name"] == "fixed-cost")
+    assert fixed["met"] is True and fixed["worst"]["ratio"] == 0.025
+    assert "fixed_cost_ms" not in next(r for r in result["rows"] if r["method"] == "sigmoid")

@@ -8,11 +8,12 @@ import warnings
 
 import pytest
 import torch
-from tests.ops.kernel_helpers import TRITON_ON_CPU, needs_triton
+from tests.ops.kernel_helpers import TRITON_ON_CPU, needs_triton, reference_layer, same_spikes
 
 from mpe_psn import MPEPSN
 from mpe_psn.ops import BACKENDS, fallback, mpe_psn_layer, registry, resolve_backend
 from mpe_psn.ops.mpe import backends, dispatch
+from mpe_psn.ops.mpe.noise import draw_seed, hash_uniform
 
 
 pytestmark = pytest.mark.usefixtures("fresh_dispatch_state")  # tests/ops/conftest.py
@@ -279,3 +280,19 @@ def test_select_is_marked_a_constant_for_torch_compile_without_importing_dynamo(
     code = "import sys, mpe_psn.commands.cli as c; c.build_parser(); print('torch._dynamo' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_fast_path_follows_each_call_s_threshold_and_the_global_seed():
+    """A signature's fast path keeps the tensors of number thresholds per value: a call with
+    another number (or a tensor) still uses its own threshold, and ``torch.manual_seed`` still
+    fixes the sample (the seed is drawn from the global RNG on every call)."""
+    x = torch.randn(4, 3, 50, generator=torch.Generator().manual_seed(1)) + 0.8
+    mpe_psn_layer(x, 1.0, 0.25)  # the signature now has a plan
+    for threshold in (1.0, 0.5, torch.tensor(0.7), 1.0, 0.5):
+        torch.manual_seed(3)
+        spikes, loss = mpe_psn_layer(x, threshold, 0.25)
+        torch.manual_seed(3)
+        seed = int(draw_seed())
+        out, loss_r = reference_layer(x, threshold, None, "bernoulli", 0, hash_uniform(seed, x.shape))
+        assert same_spikes(spikes, out.spikes), threshold
+        torch.testing.assert_close(loss, loss_r)

@@ -19,6 +19,8 @@ floor any spiking neuron is measured against).
 
 from __future__ import annotations
 
+import statistics
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -127,6 +129,43 @@ def resolve_neurons(neurons: tuple[str, ...]) -> tuple[list[str], dict[str, str]
     return runnable, skipped
 
 
+def _bench_case(model: str, neuron: str, T: int, batch: int, precision: str, num_classes: int,
+                input_size: int | None, seed: int, dev: torch.device):
+    """``(step, infer_ms, input shape)`` of one net: ``step()`` one SGD step (cross-entropy + 0.01
+    L_mem), ``infer_ms(repeats, warmup)`` the median time of an inference pass (in eval mode)."""
+    torch.manual_seed(seed)
+    net, shape = build_bench_net(model, neuron, T, num_classes, input_size)
+    net = net.to(dev).train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    if model == SHD_MLP:
+        x = torch.randn(T, batch, *shape).to(dev)
+    else:
+        x = (torch.rand(T, batch, *shape) < 0.1).float().to(dev)
+    y = torch.randint(num_classes, (batch,)).to(dev)
+    amp = precision == "amp"
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            out = net(x)
+        loss = F.cross_entropy(out.float().flatten(0, 1), y.repeat(T)) + 0.01 * membrane_loss(net)
+        loss.backward()
+        opt.step()
+
+    def infer():
+        with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            return net(x)
+
+    def infer_ms(repeats: int, warmup: int) -> float:
+        net.eval()
+        try:
+            return median_ms(infer, dev, repeats, warmup)
+        finally:
+            net.train()
+
+    return step, infer_ms, shape
+
+
 def run_net_bench(
     model: str = "dvsgesture-net",
     T: int = 16,
@@ -140,8 +179,14 @@ def run_net_bench(
     input_size: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    rounds: int = 1,
 ) -> dict:
-    """Time one training step and one inference pass per (batch, precision, neuron); JSON-ready dict."""
+    """Time one training step and one inference pass per (batch, precision, neuron); JSON-ready dict.
+
+    ``rounds``: the neurons' steps are timed in turn that many times (``repeats`` steps each per
+    round) and a row's ``ms`` is the median of its rounds (``ms_rounds``), so a shared machine's
+    drift falls on every neuron alike instead of on whichever ran during it.
+    """
     dev = torch.device(device)
     runnable, skipped = resolve_neurons(neurons)
     for p in precisions:
@@ -151,52 +196,41 @@ def run_net_bench(
         num_classes = SHD_CLASSES
     rows = []
     shape: tuple[int, ...] = ()
-    bar = tqdm(total=len(batches) * len(precisions) * len(runnable), desc="net bench", unit="run", disable=not progress)
+    bar = tqdm(total=len(batches) * len(precisions) * len(runnable) * rounds, desc="net bench", unit="run",
+               disable=not progress)
     for batch in batches:
         for precision in precisions:
+            cases = []
             for neuron in runnable:
-                torch.manual_seed(seed)
-                net, shape = build_bench_net(model, neuron, T, num_classes, input_size)
-                net = net.to(dev).train()
-                opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-                if model == SHD_MLP:
-                    x = torch.randn(T, batch, *shape).to(dev)
-                else:
-                    x = (torch.rand(T, batch, *shape) < 0.1).float().to(dev)
-                y = torch.randint(num_classes, (batch,)).to(dev)
-                amp = precision == "amp"
-
-                def step():
-                    opt.zero_grad(set_to_none=True)
-                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                        out = net(x)
-                    loss = F.cross_entropy(out.float().flatten(0, 1), y.repeat(T)) + 0.01 * membrane_loss(net)
-                    loss.backward()
-                    opt.step()
-
-                def infer():
-                    with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                        return net(x)
-
-                row = {"batch": batch, "precision": precision, "neuron": neuron}
-                try:
-                    row["ms"] = median_ms(step, dev, repeats, warmup)
-                    row["peak_bytes"] = peak_memory_bytes(step, dev)
-                    net.eval()
-                    row["infer_ms"] = median_ms(infer, dev, repeats, warmup)
-                    net.train()
-                    row["status"] = "ok"
-                except torch.cuda.OutOfMemoryError:
-                    row["status"] = "out of memory"
-                    torch.cuda.empty_cache()
-                if neuron.startswith("mpe"):
+                step, infer, shape = _bench_case(model, neuron, T, batch, precision, num_classes, input_size, seed, dev)
+                cases.append(({"batch": batch, "precision": precision, "neuron": neuron, "ms_rounds": []}, step, infer))
+            for _ in range(rounds):
+                for row, step, _ in cases:
+                    if row.get("status") != "out of memory":
+                        try:
+                            row["ms_rounds"].append(median_ms(step, dev, repeats, warmup))
+                        except torch.cuda.OutOfMemoryError:
+                            row["status"] = "out of memory"
+                            torch.cuda.empty_cache()
+                    bar.update(1)
+            for row, step, infer in cases:
+                if row.get("status") != "out of memory":
+                    try:
+                        row["ms"] = statistics.median(row["ms_rounds"])
+                        row["peak_bytes"] = peak_memory_bytes(step, dev)
+                        row["infer_ms"] = infer(repeats, warmup)
+                        row["status"] = "ok"
+                    except torch.cuda.OutOfMemoryError:
+                        row["status"] = "out of memory"
+                        torch.cuda.empty_cache()
+                if row["neuron"].startswith("mpe"):
                     row["fallbacks"] = fallbacks()
                 rows.append(row)
-                bar.update(1)
+            del cases
     bar.close()
     size = "x".join(str(s) for s in shape[1:]) if model != SHD_MLP else f"{shape[0]} channels"
     return {
-        "meta": run_meta("net", dev, model=model, T=T, input=size, repeats=repeats, skipped=skipped),
+        "meta": run_meta("net", dev, model=model, T=T, input=size, repeats=repeats, rounds=rounds, skipped=skipped),
         "rows": rows,
         "targets": net_targets(rows, model, dev.type),
     }

@@ -1,7 +1,8 @@
 """Timing and memory measurement for one callable on one device.
 
-Time: median of ``repeats`` calls after ``warmup`` calls; CUDA events on the GPU (synchronised
-once per call), ``time.perf_counter`` on the CPU. Memory: the CUDA allocator's peak above the
+Time: median of ``repeats`` samples after ``warmup`` calls; CUDA events on the GPU (one call
+per sample, synchronised), ``time.perf_counter`` on the CPU around enough back-to-back calls
+that a sample lasts at least 2 ms (``timeit``'s autorange). Memory: the CUDA allocator's peak above the
 level before the call (GPU only), and the bytes autograd keeps for backward (any device,
 through ``saved_tensors_hooks``): the activation memory a layer costs inside a network.
 """
@@ -17,14 +18,33 @@ import torch
 
 from mpe_psn.utils.device import device_name, synchronize
 
-__all__ = ["median_ms", "peak_memory_bytes", "saved_bytes", "run_meta"]
+__all__ = ["calls_per_sample", "median_ms", "paired_difference_ms", "peak_memory_bytes", "saved_bytes", "run_meta"]
+
+
+#: on the CPU a timed sample repeats a call until it lasts at least this long (seconds), as
+#: ``timeit.Timer.autorange`` does: one call of a small layer (tens of microseconds) is too short
+#: for one clock reading to time it against the machine's noise
+MIN_SAMPLE_S = 2e-3
+
+
+def calls_per_sample(fn: Callable[[], object], min_seconds: float = MIN_SAMPLE_S) -> int:
+    """How many back-to-back calls of ``fn`` one CPU sample needs to last ``min_seconds`` (1, 2, 5, 10, ...)."""
+    for number in (1, 2, 5, 10, 20, 50, 100, 200, 500):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        if time.perf_counter() - t0 >= min_seconds:
+            return number
+    return 1000
 
 
 def median_ms(fn: Callable[[], object], device: torch.device, repeats: int = 10, warmup: int = 2) -> float:
-    """Median wall time of ``fn()`` in milliseconds."""
+    """Median wall time of one ``fn()`` in milliseconds over ``repeats`` samples (on the CPU each
+    sample is the mean of :func:`calls_per_sample` back-to-back calls)."""
     for _ in range(warmup):
         fn()
     synchronize(device)
+    number = calls_per_sample(fn) if device.type != "cuda" else 1
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
@@ -36,9 +56,30 @@ def median_ms(fn: Callable[[], object], device: torch.device, repeats: int = 10,
             times.append(start.elapsed_time(end))
         else:
             t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e3)
+            for _ in range(number):
+                fn()
+            times.append((time.perf_counter() - t0) * 1e3 / number)
     return statistics.median(times)
+
+
+def paired_difference_ms(fn_a: Callable[[], object], fn_b: Callable[[], object], rounds: int = 20,
+                         warmup: int = 2) -> float:
+    """Median over ``rounds`` of ``time(fn_a()) - time(fn_b())`` in milliseconds (CPU): each round
+    takes one sample of each, back to back (as :func:`median_ms` samples), so both see the same
+    moment of a shared machine's load and a small difference is not lost in it."""
+    for _ in range(warmup):
+        fn_a(), fn_b()
+    numbers = calls_per_sample(fn_a), calls_per_sample(fn_b)
+    differences = []
+    for _ in range(rounds):
+        times = []
+        for fn, number in zip((fn_a, fn_b), numbers):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times.append((time.perf_counter() - t0) * 1e3 / number)
+        differences.append(times[0] - times[1])
+    return statistics.median(differences)
 
 
 def peak_memory_bytes(fn: Callable[[], object], device: torch.device) -> int | None:

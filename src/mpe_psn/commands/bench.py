@@ -66,6 +66,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      help="frame side (default: the network's; --quick: 32)")
     net.add_argument("--quick", action="store_true",
                      help="a CPU smoke run: defaults become the small net, T=4, batch 2, 32x32 (flags given still apply)")
+    net.add_argument("--rounds", type=A.positive_int, default=1,
+                     help="time the neurons in turn this many times and keep each one's median round, so the "
+                          "ratios of a shared machine compare like with like (default 1; the targets in "
+                          "docs/benchmarks.md use 3)")
     _common(net, repeats=5)
 
     open_ = sub.add_parser("open", help="the Open Neuromorphic SNN-library benchmark: every library, one run")
@@ -142,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
                 model=settings["model"], T=settings["T"], batches=tuple(settings["batch"]),
                 neurons=tuple(args.neurons or NET_NEURONS), precisions=tuple(args.precision), device=device,
                 repeats=args.repeats, warmup=args.warmup, num_classes=args.classes, input_size=settings["input_size"],
-                progress=not args.no_progress,
+                progress=not args.no_progress, rounds=args.rounds,
             )
         except ValueError as error:
             raise UsageError(str(error)) from error

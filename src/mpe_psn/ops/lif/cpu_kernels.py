@@ -33,7 +33,7 @@ __all__ = ["BLOCK", "forward", "backward"]
 
 #: the stamp of ``ops/common/numba_math.py`` + ``codes.py`` (see numba_math's docstring): this
 #: line changes with them, so numba's disk cache recompiles the kernels of this file
-COMMON_SOURCE_STAMP = "0e19231bdcfd5ab6"
+COMMON_SOURCE_STAMP = "f79419ff0257add9"
 
 
 @njit(inline="always")

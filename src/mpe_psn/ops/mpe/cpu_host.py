@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mpe_psn.ops.common.tensors import is_constant
-from mpe_psn.ops.common.threads import run_blocks, workers
+from mpe_psn.ops.common.threads import run_blocks, single_worker
 from mpe_psn.ops.mpe import cpu_kernels as K
 from mpe_psn.ops.mpe.passes import PassConfig, loss_scale
 
@@ -33,7 +33,7 @@ def _run_and_finish(kernel, T: int, N: int, nblocks: int, args: tuple, finish_ar
     """``kernel`` over all blocks, then its reduction: inside the kernel's own call (its
     ``finish`` flag, then ``finish_args``) when one thread runs every block, so a small layer is
     one numba call; else ``finish(*more, *finish_args)`` after the threads."""
-    if workers(T, N) == 1:
+    if single_worker(T, N):
         kernel(0, nblocks, *args, True, *finish_args)
         return
     run_blocks(kernel, T, N, *args, False, *finish_args)
@@ -77,11 +77,12 @@ def forward_pass(x, T, N, noise, est, seed_at, theta_at, cfg: PassConfig, out) -
 def final_forward(x, T, N, noise, est, seed_at, theta_at, kappa, cfg: PassConfig, spikes, vhat, v, mask):
     """The last pass: spikes (and vhat, V when given), the sample record into ``mask`` when
     given; returns ``(L_mem, step_err)``, L_mem a 0-dim float32 tensor, step_err float32 numpy [T]."""
-    xf = x if x.dtype == torch.float32 else x.float()
-    spk = spikes if spikes.dtype == torch.float32 else torch.empty(x.shape, dtype=torch.float32)
+    narrow = x.dtype != torch.float32
+    xf = x.float() if narrow else x
+    spk = torch.empty(x.shape, dtype=torch.float32) if narrow else spikes
     nblocks = (N + K.BLOCK - 1) // K.BLOCK
     part = np.empty((nblocks, T), dtype=np.float32)
-    mem_loss = torch.empty(size=(), dtype=torch.float32)
+    mem_loss = torch.empty((), dtype=torch.float32)
     step_err = np.empty(T, dtype=np.float32)
     kappa_at, softmax = kappa
     kernel = K.forward_kernel(cfg.est_mode, True, est is not None, vhat is not None, mask is not None)
@@ -91,7 +92,7 @@ def final_forward(x, T, N, noise, est, seed_at, theta_at, kappa, cfg: PassConfig
     _run_and_finish(kernel, T, N, nblocks, args,
                     (loss_scale(N, T, kappa_at != 0), kappa_at, softmax, mem_loss.data_ptr(), step_err),
                     K.finish_forward, part)
-    if spk is not spikes:
+    if narrow:
         spikes.copy_(spk)
     return mem_loss, step_err
 

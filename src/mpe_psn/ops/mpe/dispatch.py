@@ -51,8 +51,8 @@ from mpe_psn.ops.fallback import failed as fallback_failed
 from mpe_psn.ops.fallback import fallbacks, guarded, warn_once
 from mpe_psn.ops.mpe.backends import OP
 from mpe_psn.ops.mpe.codes import EST_HASH, EST_NOISE, ESTIMATOR_NAMES, SURROGATE_CODES, SURROGATE_NAMES, estimator_code
-from mpe_psn.ops.mpe.noise import draw_seed
-from mpe_psn.ops.mpe.op import Setting, potentials, run_layer, setting
+from mpe_psn.ops.mpe.noise import draw_cpu_seed, draw_seed
+from mpe_psn.ops.mpe.op import Setting, potentials, run_eager, run_layer, setting
 
 __all__ = ["BACKENDS", "fallbacks", "mpe_psn", "mpe_psn_layer", "mpe_psn_potentials", "resolve_backend"]
 
@@ -68,7 +68,7 @@ _routes: dict[tuple, tuple[str, bool]] = {}
 _logged: set[tuple[str, str, str]] = set()
 #: (value, device) -> the 0-dim float32 tensor of a threshold given as a number (eager calls)
 _thresholds: dict[tuple[float, torch.device], torch.Tensor] = {}
-#: call signature (:func:`_signature`) -> (setting, strict) of a signature that ran fused
+#: call signature (:func:`_signature`) -> its fast path (:func:`_planned`) once it ran fused
 _plans: dict[tuple, tuple[Setting, bool]] = {}
 #: ``os.environ``'s own mapping, read without encoding the name on every call (eager calls)
 _ENVIRON = getattr(os.environ, "_data", None)
@@ -226,6 +226,49 @@ def _fast_path_fits(x: torch.Tensor, threshold) -> bool:
                                                         threshold.numel() == 1) and not torch.compiler.is_compiling()
 
 
+def _planned(s: Setting, strict: bool, device: torch.device):
+    """The fast path of a call signature that ran fused on ``device``: ``run(x, threshold, kappa,
+    noise, generator) -> (spikes, mem_loss)``, or None for a call it leaves to the whole policy
+    (a value past the kernels' limits, :func:`_fast_path_fits`; a tensor subclass; under
+    ``"auto"``, a failure). Eager calls only. As few Python steps as a call allows: on a small
+    layer they are most of its time (docs/benchmarks.md, "fixed cost of a call")."""
+    hashed, noisy = s.cfg.est_mode == EST_HASH, s.cfg.est_mode == EST_NOISE
+    reuse = s.seed_read_once and device.type == "cpu"
+    bounded = s.backend == "triton"  # the Triton kernels' int32 neuron count
+    thetas: dict[float, torch.Tensor] = {}  # this plan's number thresholds (one device: the signature's)
+
+    def run(x, threshold, kappa, noise, generator):
+        if type(x) is not torch.Tensor:
+            return None
+        numel = x.numel()
+        if numel == 0 or (bounded and numel > MAX_NEURONS * x.shape[0]):
+            return None
+        if type(threshold) is float:
+            theta = thetas.get(threshold)
+            if theta is None:
+                if len(thetas) >= 16:
+                    thetas.clear()
+                theta = thetas[threshold] = _threshold_tensor(threshold, device)
+        elif isinstance(threshold, torch.Tensor) and threshold.numel() != 1:
+            return None
+        else:
+            theta = _threshold_tensor(threshold, device)
+        try:
+            return run_eager(
+                x.contiguous(), theta, None if kappa is None else _kappa_tensor(kappa, x),
+                noise.to(torch.float32).contiguous() if noisy else None,
+                (draw_cpu_seed(generator) if reuse else draw_seed(generator, device)) if hashed else None, s,
+            )
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception:
+            if strict:
+                raise
+            return None  # a failure under "auto": the whole policy decides (and records the fallback)
+
+    return run
+
+
 def mpe_psn_potentials(
     x: torch.Tensor,
     threshold: "float | torch.Tensor",
@@ -318,19 +361,14 @@ def mpe_psn_layer(
         )
     if kappa_logits is not None and kappa is not None:
         raise ValueError("pass kappa (weights) or kappa_logits (their softmax weighs the steps), not both")
-    signature = _signature(backend, x, estimator, refine_steps, noise, surrogate, tau, kappa, kappa_logits)
-    plan = _plans.get(signature)
-    if plan is not None and _fast_path_fits(x, threshold):
-        s, strict = plan
-        try:
-            return run_layer(*_prepare(s, x, threshold, kappa if kappa_logits is None else kappa_logits, noise,
-                                       generator, s.seed_read_once), s)
-        except torch.cuda.OutOfMemoryError:
-            raise
-        except Exception:
-            if strict:
-                raise
-            # a failure under "auto": the whole policy below decides (and records the fallback)
+    compiling = torch.compiler.is_compiling()
+    signature = None if compiling else _signature(backend, x, estimator, refine_steps, noise, surrogate, tau, kappa,
+                                                  kappa_logits)
+    plan = None if compiling else _plans.get(signature)
+    if plan is not None:
+        result = plan(x, threshold, kappa if kappa_logits is None else kappa_logits, noise, generator)
+        if result is not None:
+            return result
     surrogate = get_surrogate(surrogate)
     chosen, strict = _fused_or_reference(x, threshold, backend)
 
@@ -353,5 +391,5 @@ def mpe_psn_layer(
     elif _fast_path_fits(x, threshold):
         if len(_plans) >= 256:  # many signatures (surrogates made per call, say): start over
             _plans.clear()
-        _plans[signature] = (s, strict)
+        _plans[signature] = _planned(s, strict, x.device)
     return result

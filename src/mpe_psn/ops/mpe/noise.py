@@ -26,7 +26,7 @@ import threading
 import torch
 
 __all__ = ["M1", "M2", "MASK32", "KEY_STEP", "SPLITMIX", "SEED_BOUND", "seed_keys", "hash_index", "hash_uniform",
-           "draw_seed"]
+           "draw_seed", "draw_cpu_seed"]
 
 M1 = 0x7FEB352D
 M2 = 0x846CA68B
@@ -73,13 +73,22 @@ def draw_seed(generator: torch.Generator | None = None, device: "torch.device | 
     where = torch.device(device) if device is not None else (generator.device if generator is not None else torch.device("cpu"))
     source = generator.device if generator is not None else where
     if reuse and where.type == "cpu" and source.type == "cpu":
-        buffer = getattr(_reusable, "seed", None)
-        if buffer is None:
-            with torch.inference_mode(False):  # a normal tensor: updated in place in and out of inference mode
-                buffer = _reusable.seed = torch.empty((), dtype=torch.int64)
-        return buffer.random_(0, SEED_BOUND, generator=generator)
+        return draw_cpu_seed(generator)
     seed = torch.randint(0, SEED_BOUND, (), generator=generator, device=source, dtype=torch.int64)
     return seed if source == where else seed.to(where, non_blocking=True)
+
+
+def draw_cpu_seed(generator: torch.Generator | None = None) -> torch.Tensor:
+    """``draw_seed(generator, "cpu", reuse=True)``: the value in this thread's own 0-dim CPU
+    tensor, for a seed read once before the next draw (the CPU kernel's forward). ``generator``
+    on another device than the CPU draws there, as :func:`draw_seed` does."""
+    if generator is not None and generator.device.type != "cpu":
+        return draw_seed(generator, "cpu")
+    buffer = getattr(_reusable, "seed", None)
+    if buffer is None:
+        with torch.inference_mode(False):  # a normal tensor: updated in place in and out of inference mode
+            buffer = _reusable.seed = torch.empty((), dtype=torch.int64)
+    return buffer.random_(0, SEED_BOUND, generator=generator)
 
 
 def hash_index(index: torch.Tensor, k1: int, k2: int) -> torch.Tensor:

@@ -148,6 +148,12 @@ def run_layer(x: Tensor, threshold: Tensor, kappa: Optional[Tensor], noise: Opti
         spikes, mem_loss, _, _ = op(x, threshold, kappa, noise, seed, s.cfg.tau, s.cfg.est_mode, s.passes,
                                     s.cfg.surrogate, s.cfg.alpha, s.backend, s.kappa_softmax)
         return spikes, mem_loss
+    return run_eager(x, threshold, kappa, noise, seed, s)
+
+
+def run_eager(x: Tensor, threshold: Tensor, kappa: Optional[Tensor], noise: Optional[Tensor], seed: Optional[Tensor],
+              s: Setting) -> tuple[Tensor, Tensor]:
+    """:func:`run_layer` on plain tensors outside a traced graph (the caller knows it is so)."""
     if torch.is_grad_enabled() and (x.requires_grad or threshold.requires_grad or (kappa is not None and kappa.requires_grad)):
         return _EagerLayer.apply(x, threshold, kappa, noise, seed, s)
     out = forward(x, threshold, kappa, noise, seed, s, for_backward=False)
