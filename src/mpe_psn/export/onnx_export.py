@@ -21,7 +21,7 @@ import warnings
 import torch
 from torch import nn
 
-from mpe_psn.neurons import MPEPSN, configure
+from mpe_psn.neurons import MPEPSN, configure, set_step_mode
 from mpe_psn.utils.atomic import atomic_write_bytes
 
 __all__ = ["to_onnx", "prepare_for_export", "LOOP_OPS"]
@@ -31,14 +31,12 @@ LOOP_OPS = frozenset({"Loop", "Scan", "If"})
 
 
 def prepare_for_export(model: nn.Module, T: int, exact_lif: bool = False) -> nn.Module:
-    """A copy of ``model`` in eval mode, every MPE-PSN on the reference path with the expected estimator."""
+    """A copy of ``model`` in eval mode and step mode ``"m"``, every MPE-PSN on the reference path
+    with the expected estimator."""
     model = copy.deepcopy(model).eval()
     exact = {"refine_steps": max(T - 1, 0)} if exact_lif else {}
     configure(model, MPEPSN, eval_estimator="expected", backend="reference", **exact)
-    for module in model.modules():
-        if hasattr(module, "step_mode") and module.step_mode != "m":
-            module.step_mode = "m"
-    return model
+    return set_step_mode(model, "m")  # the graph is the multi-step call
 
 
 def to_onnx(model: nn.Module, path: "str | os.PathLike[str]", example_input: torch.Tensor, *,

@@ -13,10 +13,11 @@ only when the text of the kernel's *own* file changes; functions and constants i
 another file are compiled into the kernel and not tracked (numba's documentation, "Cache
 invalidation fails to recognize changes in functions defined in a different file"). So every
 module whose cached kernels use this file carries ``COMMON_SOURCE_STAMP``: the first 16 hex
-digits of the sha256 of the text of this file followed by ``codes.py`` (the surrogate codes
-compiled in as constants). A change here changes the stamp, the stamp's line changes the
-kernel module's text, and numba recompiles its kernels: nothing stale is loaded from
-``__pycache__``. tests/ops/test_numba_cache.py fails, printing the new stamp, until every such
+digits of the sha256 of the text of every project module it imports, transitively, in path
+order (this file and ``codes.py``, the surrogate codes compiled in as constants; for MPE-PSN's
+kernels also its ``codes.py`` and ``noise.py``, whose hash constants they bake in). A change
+there changes the stamp, the stamp's line changes the kernel module's text, and numba
+recompiles its kernels: nothing stale is loaded from ``__pycache__``. tests/ops/test_numba_cache.py fails, printing the new stamp, until every such
 module carries it. (Clearing ``__pycache__`` by hand would work too, but is easy to forget;
 numba has no supported way to declare a dependency on another file.)
 """

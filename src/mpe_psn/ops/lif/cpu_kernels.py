@@ -31,9 +31,10 @@ from mpe_psn.ops.common.numba_math import BLOCK, ONE, ZERO, surrogate_grad
 
 __all__ = ["BLOCK", "forward", "backward"]
 
-#: the stamp of ``ops/common/numba_math.py`` + ``codes.py`` (see numba_math's docstring): this
-#: line changes with them, so numba's disk cache recompiles the kernels of this file
-COMMON_SOURCE_STAMP = "f79419ff0257add9"
+#: the stamp of the project modules compiled into these kernels (``ops/common/numba_math.py``,
+#: ``codes.py``; see numba_math's docstring): this line changes with them, so numba's disk
+#: cache recompiles the kernels of this file
+COMMON_SOURCE_STAMP = "fe0133f2c834654f"
 
 
 @njit(inline="always")

@@ -25,7 +25,8 @@ so each sample is hashed once per pass.
 All arithmetic is float32 (constants are float32 so numba does not widen to float64); there
 is a single specialisation of each kernel, compiled once and cached on disk. The surrogate's
 gradient, ``sigmoid`` and ``BLOCK`` come from ``ops/common/numba_math.py`` (shared with the
-fused LIF); ``COMMON_SOURCE_STAMP`` below keeps the disk cache in step with it.
+fused LIF), the hash constants from ``noise.py``; ``COMMON_SOURCE_STAMP`` below keeps the disk
+cache in step with them.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ from mpe_psn.ops.common.numba_math import BLOCK, ONE, TWO, ZERO, sigmoid, surrog
 from mpe_psn.ops.mpe import noise as _noise
 from mpe_psn.ops.mpe.codes import EST_EXPECTED, EST_HASH, EST_MASK, EST_NOISE
 
-#: the stamp of ``ops/common/numba_math.py`` + ``codes.py`` (see numba_math's docstring): this
-#: line changes with them, so numba's disk cache recompiles the kernels of this file
-COMMON_SOURCE_STAMP = "f79419ff0257add9"
+#: the stamp of the project modules compiled into these kernels (``ops/common/numba_math.py``,
+#: ``codes.py``, ``mpe/codes.py``, ``mpe/noise.py``; see numba_math's docstring): this line
+#: changes with them, so numba's disk cache recompiles the kernels of this file
+COMMON_SOURCE_STAMP = "c9b3b187f3f561e6"
 
 SPLIT_ADD, SPLIT_M1, SPLIT_M2 = (np.uint64(c) for c in _noise.SPLITMIX)
 KEY_MASK = np.uint64(0x7FFFFFFF)
