@@ -59,7 +59,8 @@ def test_unknown_estimator_and_surrogate_are_named():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(tau=1.5), "tau"), (dict(tau=-0.1), "tau"), (dict(refine_steps=-1), "refine_steps"),
+    (dict(tau=1.5), "tau"), (dict(tau=-0.1), "tau"), (dict(tau=float("nan")), "tau"), (dict(tau=math.inf), "tau"),
+    (dict(alpha=float("nan")), "alpha"), (dict(alpha=math.inf), "alpha"), (dict(refine_steps=-1), "refine_steps"),
     (dict(refine_steps=1.5), "refine_steps"), (dict(threshold=float("inf")), "threshold"),
 ])
 def test_out_of_range_parameters_are_named(kwargs, match):

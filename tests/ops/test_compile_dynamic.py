@@ -3,7 +3,8 @@
 Regressions: a logger call on the first forward broke the graph (with ``fullgraph=True`` an
 error; without it, a graph boundary after a conv layer's view trips inductor's stride sorting);
 ``torch.rand(..., generator=None)`` takes no symbolic sizes; the surrogate's ``alpha``, a
-symbolic float under ``dynamic=True``, could not be lifted into a second surrogate backward.
+symbolic float under ``dynamic=True``, could not be lifted into a second surrogate backward;
+``math.isfinite`` on the LIF's tau (a symbolic float there too) broke the graph.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from mpe_psn import MPEPSN
+from mpe_psn import LIF, MPEPSN
 from mpe_psn.ops.mpe import dispatch
 
 pytestmark = pytest.mark.slow  # each case compiles (about 10-20 s on a 2-core CPU)
@@ -61,3 +62,18 @@ def test_dynamic_compile_trains(backend, refine_steps):
         for name, param in net.named_parameters():
             assert param.grad is not None and bool(torch.isfinite(param.grad).all()), name
         assert float(net[0].weight.grad.abs().sum()) > 0
+
+
+def test_dynamic_compile_of_the_lif_matches_eager():
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 8), LIF(T=4, surrogate="sigmoid"), nn.Linear(8, 3))
+    compiled = torch.compile(net, dynamic=True, fullgraph=True)  # fullgraph: no graph break allowed
+    for batch in BATCHES:
+        x = torch.randn(4, batch, 6)
+        y = compiled(x)
+        (gx,) = torch.autograd.grad(y.square().mean(), net[0].weight)
+        y_eager = net(x)
+        (gx_eager,) = torch.autograd.grad(y_eager.square().mean(), net[0].weight)
+        torch.testing.assert_close(y, y_eager)
+        torch.testing.assert_close(gx, gx_eager)

@@ -30,7 +30,9 @@ def check_time_major(x: torch.Tensor, name: str = "x") -> None:
 def check_tau(tau: float) -> float:
     if isinstance(tau, torch.Tensor):
         raise TypeError("tau must be a Python float, not a tensor")
-    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and 0.0 <= tau <= 1.0):
+    # the range test also refuses NaN and infinities, and unlike math.isfinite it traces a
+    # symbolic float (torch.compile(dynamic=True) makes a module's tau one)
+    if not (isinstance(tau, (int, float)) and 0.0 <= tau <= 1.0):
         raise ValueError(f"tau (the decay factor) must be a number in [0, 1], got {tau!r}")
     return float(tau)
 

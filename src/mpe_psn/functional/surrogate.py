@@ -115,7 +115,7 @@ def get_surrogate(surrogate: "str | Surrogate" = "triangular", alpha: float | No
         )
     default_alpha = SURROGATES[surrogate][1]
     alpha = default_alpha if alpha is None else alpha
-    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < math.inf):  # refuses NaN too; traces a symbolic float
         raise ValueError(f"surrogate alpha must be a positive finite number, got {alpha!r}")
     return Surrogate(surrogate, float(alpha))
 
