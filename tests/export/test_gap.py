@@ -74,6 +74,18 @@ def test_as_lif_keeps_tau_and_threshold():
     assert isinstance(net[0], MPEPSN)
 
 
+def test_as_lif_keeps_the_surrogate_and_the_step_mode():
+    """The LIF streams as the MPE-PSN did and trains through the same surrogate."""
+    from mpe_psn import set_step_mode
+
+    net = set_step_mode(nn.Sequential(MPEPSN(tau=0.5, surrogate="sigmoid", alpha=3.0)), "s")
+    lif = as_lif(net)[0]
+    assert lif.step_mode == "s" and lif.surrogate.name == "sigmoid" and lif.surrogate.alpha == 3.0
+    x = torch.randn(5, 2, 3)
+    set_step_mode(net, "m")
+    assert torch.equal(torch.stack([lif(x[t]) for t in range(5)]), LIF(tau=0.5)(x))
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="has no MPEPSN layer"):
         deployment_gap(nn.Sequential(LIF()), _batches(1))

@@ -14,7 +14,7 @@ from mpe_psn.interop import snntorch as snntorch_interop
 from mpe_psn.interop import spikingjelly as spikingjelly_interop
 from mpe_psn.interop.mapping import LIFMapping
 from mpe_psn.interop.report import ConversionReport, LeftAlone, Replacement, UnsupportedNeuronError
-from mpe_psn.neurons import LIF, MPEPSN
+from mpe_psn.neurons import LIF, MPEPSN, as_neuron
 
 __all__ = ["TARGETS", "convert"]
 
@@ -111,28 +111,14 @@ _TARGET_CLASSES = {"mpe": MPEPSN, "lif": LIF}
 
 
 def _swap_own(name: str, module: nn.Module, to: str, neuron_options: dict[str, Any]) -> nn.Module:
-    """This project's ``MPEPSN`` as its exact ``LIF``, or a ``LIF`` as ``MPEPSN``: the same tau,
-    threshold (its trained value and shape, a parameter if it was one), surrogate, T, layout
-    and step mode; ``neuron_options`` go to the new neuron's constructor."""
+    """This project's ``MPEPSN`` as its exact ``LIF``, or a ``LIF`` as ``MPEPSN``
+    (:func:`~mpe_psn.neurons.as_neuron`); options that do not fit name the layer."""
     cls = _TARGET_CLASSES[to]
-    threshold = module.threshold.detach()
-    kwargs: dict[str, Any] = {"tau": module.tau, "threshold": float(threshold.flatten()[0]), "T": module.T,
-                              "batch_first": module.batch_first, "surrogate": module.surrogate.name,
-                              "alpha": module.surrogate.alpha,
-                              "learn_threshold": isinstance(module.threshold, nn.Parameter)} | neuron_options
     try:
-        new = cls(**kwargs)
+        return as_neuron(module, cls, **neuron_options)
     except (TypeError, ValueError) as error:
         raise ValueError(f"neuron options {sorted(neuron_options)} do not fit {cls.__name__} for "
                          f"{name or '<root>'} ({type(module).__name__}): {error}") from None
-    if "threshold" not in neuron_options:  # the trained value, per channel too
-        value = threshold.clone()
-        if isinstance(new.threshold, nn.Parameter):
-            new.threshold = nn.Parameter(value)
-        else:
-            new.threshold = value
-    new.step_mode = getattr(module, "step_mode", "m")
-    return new.to(threshold.device)
 
 
 def _own_notes(to: str) -> list[str]:

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from mpe_psn.models.batches import forward, model_device, predict
-from mpe_psn.neurons import LIF, MPEPSN, configure, configurable_layers
+from mpe_psn.neurons import LIF, MPEPSN, as_neuron, configure, configurable_layers
 
 __all__ = ["deployment_gap", "as_lif"]
 
@@ -39,17 +39,13 @@ def _mpe_layers(model: nn.Module) -> list[MPEPSN]:
 
 
 def as_lif(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with every ``MPEPSN`` replaced by the exact ``LIF`` of the same tau and threshold."""
+    """A copy of ``model`` with every ``MPEPSN`` replaced by the exact ``LIF`` of the same tau,
+    threshold, surrogate and step mode (:func:`~mpe_psn.neurons.as_neuron`)."""
     model = copy.deepcopy(model)
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, MPEPSN):
-                threshold = child.threshold.detach()
-                lif = LIF(tau=child.tau, threshold=float(threshold.flatten()[0]), learn_threshold=False,
-                          T=child.T, batch_first=child.batch_first)
-                lif.surrogate = child.surrogate
-                lif.threshold = threshold.clone()  # a buffer: same value and shape (per-channel too)
-                setattr(parent, name, lif.to(threshold.device))
+                setattr(parent, name, as_neuron(child, LIF))
     return model
 
 
