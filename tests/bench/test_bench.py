@@ -100,8 +100,19 @@ def test_net_bench_rounds_time_the_neurons_in_turn(monkeypatch):
         return next(times) if len(order) <= 6 else 0.5  # then the inference passes
 
     monkeypatch.setattr(net, "median_ms", fake_median_ms)
+    built = []
+    real_case = net._bench_case
+
+    def counted_case(*args):
+        step, infer_ms, shape = real_case(*args)
+        calls = []
+        built.append(calls)
+        return (lambda: calls.append(len(order)) or step()), infer_ms, shape
+
+    monkeypatch.setattr(net, "_bench_case", counted_case)
     result = net.run_net_bench(model="small", T=2, batches=(1,), neurons=("mpe", "relu"), precisions=("fp32",),
-                               repeats=1, warmup=0, num_classes=3, input_size=8, progress=False, rounds=3)
+                               repeats=1, warmup=2, num_classes=3, input_size=8, progress=False, rounds=3)
+    assert built == [[0, 0], [0, 0]]  # both nets took their warm-up steps before the first timing
     mpe, relu = result["rows"]
     assert mpe["ms_rounds"] == [5.0, 9.0, 6.0] and mpe["ms"] == 6.0
     assert relu["ms_rounds"] == [1.0, 2.0, 3.0] and relu["ms"] == 2.0

@@ -204,6 +204,9 @@ def run_net_bench(
             for neuron in runnable:
                 step, infer, shape = _bench_case(model, neuron, T, batch, precision, num_classes, input_size, seed, dev)
                 cases.append(({"batch": batch, "precision": precision, "neuron": neuron, "ms_rounds": []}, step, infer))
+            for row, step, _ in cases:  # every net warm before any is timed: the process's first steps are slow
+                for _ in range(warmup):
+                    step()
             for _ in range(rounds):
                 for row, step, _ in cases:
                     if row.get("status") != "out of memory":
