@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Callable
 
 import torch
 
@@ -69,7 +70,7 @@ _logged: set[tuple[str, str, str]] = set()
 #: (value, device) -> the 0-dim float32 tensor of a threshold given as a number (eager calls)
 _thresholds: dict[tuple[float, torch.device], torch.Tensor] = {}
 #: call signature (:func:`_signature`) -> its fast path (:func:`_planned`) once it ran fused
-_plans: dict[tuple, tuple[Setting, bool]] = {}
+_plans: dict[tuple, Callable[..., "tuple[torch.Tensor, torch.Tensor] | None"]] = {}
 #: ``os.environ``'s own mapping, read without encoding the name on every call (eager calls)
 _ENVIRON = getattr(os.environ, "_data", None)
 _ENV_KEY = os.environ.encodekey(ENV_VAR) if hasattr(os.environ, "encodekey") else ENV_VAR
