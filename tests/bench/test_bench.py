@@ -258,3 +258,23 @@ def test_the_fixed_cost_is_measured_paired_at_its_point(monkeypatch):
     fixed = next(t for t in result["targets"] if t["name"] == "fixed-cost")
     assert fixed["met"] is True and fixed["worst"]["ratio"] == 0.025
     assert "fixed_cost_ms" not in next(r for r in result["rows"] if r["method"] == "sigmoid")
+
+
+def test_a_net_out_of_memory_in_its_warm_up_is_marked_and_the_others_run(monkeypatch):
+    from mpe_psn.bench import net
+
+    real_case = net._bench_case
+
+    def case(model, neuron, *args):
+        step, infer_ms, shape = real_case(model, neuron, *args)
+        if neuron == "mpe":
+            def step():
+                raise torch.cuda.OutOfMemoryError("forced")
+        return step, infer_ms, shape
+
+    monkeypatch.setattr(net, "_bench_case", case)
+    result = net.run_net_bench(model="small", T=2, batches=(1,), neurons=("mpe", "relu"), precisions=("fp32",),
+                               repeats=1, warmup=1, num_classes=3, input_size=8, progress=False, rounds=2)
+    mpe, relu = result["rows"]
+    assert mpe["status"] == "out of memory" and mpe["ms_rounds"] == [] and "ms" not in mpe
+    assert relu["status"] == "ok" and len(relu["ms_rounds"]) == 2

@@ -166,6 +166,17 @@ def _bench_case(model: str, neuron: str, T: int, batch: int, precision: str, num
     return step, infer_ms, shape
 
 
+def _unless_out_of_memory(row: dict, action) -> None:
+    """``action()``, unless ``row``'s net already ran out of GPU memory; running out marks the row."""
+    if row.get("status") == "out of memory":
+        return
+    try:
+        action()
+    except torch.cuda.OutOfMemoryError:
+        row["status"] = "out of memory"
+        torch.cuda.empty_cache()
+
+
 def run_net_bench(
     model: str = "dvsgesture-net",
     T: int = 16,
@@ -205,27 +216,20 @@ def run_net_bench(
                 step, infer, shape = _bench_case(model, neuron, T, batch, precision, num_classes, input_size, seed, dev)
                 cases.append(({"batch": batch, "precision": precision, "neuron": neuron, "ms_rounds": []}, step, infer))
             for row, step, _ in cases:  # every net warm before any is timed: the process's first steps are slow
-                for _ in range(warmup):
-                    step()
+                _unless_out_of_memory(row, lambda: [step() for _ in range(warmup)])
             for _ in range(rounds):
                 for row, step, _ in cases:
-                    if row.get("status") != "out of memory":
-                        try:
-                            row["ms_rounds"].append(median_ms(step, dev, repeats, warmup))
-                        except torch.cuda.OutOfMemoryError:
-                            row["status"] = "out of memory"
-                            torch.cuda.empty_cache()
+                    _unless_out_of_memory(row, lambda: row["ms_rounds"].append(median_ms(step, dev, repeats, warmup)))
                     bar.update(1)
             for row, step, infer in cases:
-                if row.get("status") != "out of memory":
-                    try:
-                        row["ms"] = statistics.median(row["ms_rounds"])
-                        row["peak_bytes"] = peak_memory_bytes(step, dev)
-                        row["infer_ms"] = infer(repeats, warmup)
-                        row["status"] = "ok"
-                    except torch.cuda.OutOfMemoryError:
-                        row["status"] = "out of memory"
-                        torch.cuda.empty_cache()
+
+                def finish() -> None:
+                    row["ms"] = statistics.median(row["ms_rounds"])
+                    row["peak_bytes"] = peak_memory_bytes(step, dev)
+                    row["infer_ms"] = infer(repeats, warmup)
+                    row["status"] = "ok"
+
+                _unless_out_of_memory(row, finish)
                 if row["neuron"].startswith("mpe"):
                     row["fallbacks"] = fallbacks()
                 rows.append(row)

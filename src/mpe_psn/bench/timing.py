@@ -55,11 +55,16 @@ def median_ms(fn: Callable[[], object], device: torch.device, repeats: int = 10,
             end.synchronize()
             times.append(start.elapsed_time(end))
         else:
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn()
-            times.append((time.perf_counter() - t0) * 1e3 / number)
+            times.append(_cpu_sample_ms(fn, number))
     return statistics.median(times)
+
+
+def _cpu_sample_ms(fn: Callable[[], object], number: int) -> float:
+    """One CPU sample: the mean time of ``number`` back-to-back calls of ``fn``, milliseconds."""
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) * 1e3 / number
 
 
 def paired_difference_ms(fn_a: Callable[[], object], fn_b: Callable[[], object], rounds: int = 20,
@@ -70,15 +75,7 @@ def paired_difference_ms(fn_a: Callable[[], object], fn_b: Callable[[], object],
     for _ in range(warmup):
         fn_a(), fn_b()
     numbers = calls_per_sample(fn_a), calls_per_sample(fn_b)
-    differences = []
-    for _ in range(rounds):
-        times = []
-        for fn, number in zip((fn_a, fn_b), numbers):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn()
-            times.append((time.perf_counter() - t0) * 1e3 / number)
-        differences.append(times[0] - times[1])
+    differences = [_cpu_sample_ms(fn_a, numbers[0]) - _cpu_sample_ms(fn_b, numbers[1]) for _ in range(rounds)]
     return statistics.median(differences)
 
 

@@ -19,7 +19,7 @@ import torch
 
 from mpe_psn.ops.common.numba_math import BLOCK
 
-__all__ = ["MIN_WORK", "block_count", "run_blocks", "single_worker", "workers"]
+__all__ = ["MIN_WORK", "block_count", "run_blocks", "workers"]
 
 #: below this many elements per thread a pass runs on the calling thread alone
 MIN_WORK = 1 << 16
@@ -49,14 +49,12 @@ def block_count(N: int) -> int:
 
 
 def workers(T: int, N: int) -> int:
-    """Threads for a pass over ``T x N`` elements: one per ``MIN_WORK`` elements, at most torch's."""
-    return max(1, min(torch.get_num_threads(), block_count(N), (T * N) // MIN_WORK))
-
-
-def single_worker(T: int, N: int) -> bool:
-    """Whether a pass over ``T x N`` elements runs on the calling thread alone (``workers == 1``),
-    without asking torch for its thread count when the pass is too small to split."""
-    return T * N < 2 * MIN_WORK or workers(T, N) == 1
+    """Threads for a pass over ``T x N`` elements: one per ``MIN_WORK`` elements, at most torch's
+    (not asked when the pass is too small to split: a small layer's call is all host cost)."""
+    by_size = (T * N) // MIN_WORK
+    if by_size < 2:
+        return 1
+    return max(1, min(torch.get_num_threads(), block_count(N), by_size))
 
 
 def run_blocks(kernel: Callable[..., None], T: int, N: int, *args) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mpe_psn.ops.common.tensors import is_constant
-from mpe_psn.ops.common.threads import run_blocks, single_worker
+from mpe_psn.ops.common.threads import run_blocks, workers
 from mpe_psn.ops.mpe import cpu_kernels as K
 from mpe_psn.ops.mpe.passes import PassConfig, loss_scale
 
@@ -33,7 +33,7 @@ def _run_and_finish(kernel, T: int, N: int, nblocks: int, args: tuple, finish_ar
     """``kernel`` over all blocks, then its reduction: inside the kernel's own call (its
     ``finish`` flag, then ``finish_args``) when one thread runs every block, so a small layer is
     one numba call; else ``finish(*more, *finish_args)`` after the threads."""
-    if single_worker(T, N):
+    if workers(T, N) == 1:
         kernel(0, nblocks, *args, True, *finish_args)
         return
     run_blocks(kernel, T, N, *args, False, *finish_args)
